@@ -129,7 +129,7 @@ STATE_RELATIONS = {
 def normalize(text: str) -> str:
     """Lower-case, strip accents and punctuation, collapse spaces: for answer matching."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    # Keep '.' and '+' inside tokens ('.fr', '55.845', '+33') but not at a sentence's end.
+    # Keep '.' inside tokens ('.fr', '55.845') but not at the end of a sentence.
     tokens = re.sub(r"[^a-z0-9.]+", " ", folded.lower()).split()
     return " ".join(t.rstrip(".") or t for t in tokens)
 
