@@ -12,3 +12,13 @@ def artifacts_dir() -> Path:
 def default_base_dir() -> Path:
     """Where `cogcore base import` writes the embedded default base model."""
     return artifacts_dir() / "base" / "smollm2-135m-instruct"
+
+
+def default_core_dir() -> Path:
+    """Where pruning writes the default cognitive core checkpoint."""
+    return artifacts_dir() / "core" / "default"
+
+
+def default_kb_dir() -> Path:
+    """Where retrieval writes the default knowledge base."""
+    return artifacts_dir() / "kb" / "default"

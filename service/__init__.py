@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP service over a continuously batched, streaming engine."""

@@ -1,0 +1,114 @@
+"""The running batch's state: a left-padded KV cache, its attention mask and positions.
+
+Rows are aligned on the right (the newest token of every row is in the last column), so a
+decode step is one forward pass of shape (rows, 1). New rows are prefilled together and merged
+by padding the shorter cache on the left; finished rows are dropped by indexing, and columns
+that have become padding for every remaining row are trimmed away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from transformers import DynamicCache
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+
+@dataclass
+class BatchState:
+    """KV cache, mask (rows x columns, 1 = real token) and each row's next position."""
+
+    cache: DynamicCache
+    mask: torch.Tensor
+    positions: torch.Tensor
+
+    @property
+    def rows(self) -> int:
+        """Number of sequences in the batch."""
+        return int(self.mask.shape[0])
+
+
+def prefill(
+    model: PreTrainedModel, prompts: list[list[int]], pad_id: int
+) -> tuple[BatchState, torch.Tensor]:
+    """Run the prompts as one left-padded batch; return its state and last-token logits."""
+    device = model.device
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        mask[row, width - len(prompt) :] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
+        use_cache=True, logits_to_keep=1,
+    )
+    _zero_padding(cache, mask)
+    return BatchState(cache, mask, positions[:, -1] + 1), out.logits[:, -1, :]
+
+
+def decode(model: PreTrainedModel, state: BatchState, tokens: list[int]) -> torch.Tensor:
+    """Feed one token per row; advance the state; return the next-token logits."""
+    ids = torch.tensor(tokens, dtype=torch.long, device=model.device)[:, None]
+    mask = F.pad(state.mask, (0, 1), value=1)
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=state.positions[:, None],
+        cache=state.cache, use_cache=True,
+    )
+    state.mask = mask
+    state.positions = state.positions + 1
+    return out.logits[:, -1, :]
+
+
+def merge(state: BatchState, new: BatchState) -> BatchState:
+    """Append the rows of `new` to `state` (both caches aligned on the right)."""
+    width = max(state.mask.shape[1], new.mask.shape[1])
+    for old_layer, new_layer in zip(state.cache.layers, new.cache.layers, strict=True):
+        old_layer.keys = torch.cat([_left_pad(old_layer.keys, width),
+                                    _left_pad(new_layer.keys, width)])
+        old_layer.values = torch.cat([_left_pad(old_layer.values, width),
+                                      _left_pad(new_layer.values, width)])
+    state.mask = torch.cat([_left_pad(state.mask, width), _left_pad(new.mask, width)])
+    state.positions = torch.cat([state.positions, new.positions])
+    return state
+
+
+def keep_rows(state: BatchState, rows: list[int]) -> BatchState:
+    """Keep only `rows` (in that order) and trim columns that are now padding everywhere."""
+    index = torch.tensor(rows, dtype=torch.long, device=state.mask.device)
+    mask = state.mask.index_select(0, index)
+    live = mask.any(dim=0).nonzero()
+    start = int(live[0]) if len(live) else mask.shape[1]
+    for layer in state.cache.layers:
+        layer.keys = layer.keys.index_select(0, index)[:, :, start:]
+        layer.values = layer.values.index_select(0, index)[:, :, start:]
+    state.mask = mask[:, start:]
+    state.positions = state.positions.index_select(0, index)
+    return state
+
+
+def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    # Mask is (rows, columns); cache tensors are (rows, heads, columns, head_dim).
+    seq_dim = 1 if tensor.dim() == 2 else 2
+    missing = width - tensor.shape[seq_dim]
+    if missing == 0:
+        return tensor
+    pad = (missing, 0) if seq_dim == 1 else (0, 0, missing, 0)
+    return F.pad(tensor, pad, value=0)
+
+
+def _zero_padding(cache: DynamicCache, mask: torch.Tensor) -> None:
+    # Padded query rows attend to nothing and may hold NaN; a masked key with a NaN value
+    # would still poison the attention product (0 * NaN), so padding is stored as zeros.
+    pad = (mask == 0)[:, None, :, None]
+    for layer in cache.layers:
+        layer.keys = layer.keys.masked_fill(pad, 0.0)
+        layer.values = layer.values.masked_fill(pad, 0.0)

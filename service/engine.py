@@ -1,0 +1,283 @@
+"""Continuous batching over plain Hugging Face forward passes, with per-request streaming.
+
+One background thread owns the model. Between two decode steps it drops rows whose client
+has gone (or that finished), prefills the waiting requests together and merges them into the
+running batch; then one forward pass of shape (rows, 1) advances every row. Each request reads
+its tokens from its own asyncio queue, so the event loop never waits on the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+
+from service import batch
+from service.errors import NotReady, QueueFull, RequestTimeout, ServiceError
+from service.sampling import SamplingParams, TextStream, make_generator, sample_rows
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger("cogcore.engine")
+
+
+class EngineObserver(Protocol):
+    """Receives the timings the engine measures (implemented by the Prometheus metrics)."""
+
+    def admitted(self, queue_s: float, prompt_tokens: int) -> None: ...
+    def token(self, since_previous_s: float | None, since_arrival_s: float) -> None: ...
+    def finished(self, e2e_s: float, finish_reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of one request's output; the last one carries the finish reason."""
+
+    text: str
+    completion_tokens: int
+    prompt_tokens: int
+    finish_reason: str | None = None
+
+
+@dataclass(eq=False)
+class Sequence:
+    """One request inside the engine."""
+
+    prompt_ids: list[int]
+    params: SamplingParams
+    text: TextStream
+    queue: asyncio.Queue
+    loop: asyncio.AbstractEventLoop
+    arrival: float = field(default_factory=time.monotonic)
+    generator: torch.Generator | None = None
+    last_token_at: float | None = None
+    generated: int = 0
+    last_token: int = -1
+    cancelled: bool = False
+    done: bool = False
+
+
+class Engine:
+    """Continuous batching engine: submit prompt ids, read text deltas."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        max_batch_size: int = 32,
+        max_waiting: int = 64,
+        retry_after_s: int = 1,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_batch_size = max_batch_size
+        self.max_waiting = max_waiting
+        self.retry_after_s = retry_after_s
+        self.observer = observer
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(
+            self.eos_ids, default=0)
+        self._waiting: collections.deque[Sequence] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._running: list[Sequence] = []
+        self._state: batch.BatchState | None = None
+        self._stop = threading.Event()
+        self._accepting = True
+        self._thread = threading.Thread(target=self._run, name="cogcore-engine", daemon=True)
+
+    @property
+    def num_running(self) -> int:
+        """Requests in the running batch."""
+        return len(self._running)
+
+    @property
+    def num_waiting(self) -> int:
+        """Requests queued for admission."""
+        return len(self._waiting)
+
+    def start(self) -> None:
+        """Start the model thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the model thread; requests still inside fail with 503."""
+        self._accepting = False
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Refuse new requests and wait for the admitted ones; True when all finished."""
+        self._accepting = False
+        deadline = time.monotonic() + timeout_s
+        while self.num_running + self.num_waiting and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.num_running + self.num_waiting == 0
+
+    def submit(self, prompt_ids: list[int], params: SamplingParams) -> Sequence:
+        """Queue one request (call from the event loop); 429 when the queue is full."""
+        if not self._accepting:
+            raise NotReady("the service is shutting down")
+        seq = Sequence(
+            prompt_ids=list(prompt_ids), params=params,
+            text=TextStream(self.tokenizer, params.stop), queue=asyncio.Queue(),
+            loop=asyncio.get_running_loop(), generator=make_generator(params),
+        )
+        with self._lock:
+            free_rows = max(0, self.max_batch_size - self.num_running)
+            if len(self._waiting) >= self.max_waiting + free_rows:
+                raise QueueFull(
+                    f"{len(self._waiting)} requests are already waiting; retry later",
+                    retry_after_s=self.retry_after_s)
+            self._waiting.append(seq)
+        self._wake.set()
+        return seq
+
+    def cancel(self, seq: Sequence) -> None:
+        """Drop a request (client gone, timeout): its row leaves before the next step."""
+        if not seq.done:
+            seq.cancelled = True
+            self._wake.set()
+
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, timeout_s: float | None = None
+    ) -> AsyncIterator[Delta]:
+        """Stream the deltas of one request; cancelled when the caller stops reading."""
+        seq = self.submit(prompt_ids, params)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        try:
+            while True:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                try:
+                    item = await asyncio.wait_for(seq.queue.get(), remaining)
+                except TimeoutError:
+                    raise RequestTimeout(f"request exceeded the {timeout_s:g}s timeout") from None
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason is not None:
+                    return
+        finally:
+            self.cancel(seq)
+
+    # -- the model thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        torch.set_grad_enabled(False)
+        while not self._stop.is_set():
+            self._wake.clear()
+            self._drop_cancelled()
+            admitted = self._take_waiting()
+            if not admitted and not self._running:
+                self._wake.wait(timeout=0.5)
+                continue
+            try:
+                with torch.inference_mode():
+                    if admitted:
+                        self._prefill(admitted)
+                    if self._running:
+                        self._decode()
+            except Exception as exc:  # the batch is lost; every request in it is told why
+                log.exception("engine step failed")
+                self._fail_all(ServiceError(f"generation failed: {exc}"))
+        self._fail_all(NotReady("the service is shutting down"))
+
+    def _take_waiting(self) -> list[Sequence]:
+        taken: list[Sequence] = []
+        with self._lock:
+            while self._waiting and len(self._running) + len(taken) < self.max_batch_size:
+                seq = self._waiting.popleft()
+                if not seq.cancelled:
+                    taken.append(seq)
+        return taken
+
+    def _prefill(self, seqs: list[Sequence]) -> None:
+        started = time.monotonic()
+        for seq in seqs:
+            if self.observer:
+                self.observer.admitted(started - seq.arrival, len(seq.prompt_ids))
+        state, logits = batch.prefill(self.model, [s.prompt_ids for s in seqs], self.pad_id)
+        self._state = state if self._state is None else batch.merge(self._state, state)
+        self._running.extend(seqs)
+        self._advance(seqs, logits)
+
+    def _decode(self) -> None:
+        assert self._state is not None
+        logits = batch.decode(self.model, self._state, [s.last_token for s in self._running])
+        self._advance(list(self._running), logits)
+
+    def _advance(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
+        tokens = sample_rows(logits, [s.params for s in seqs], [s.generator for s in seqs])
+        for seq, token in zip(seqs, tokens, strict=True):
+            self._emit(seq, token)
+        finished = {id(s) for s in seqs if s.done}
+        if finished:
+            self._keep([s for s in self._running if id(s) not in finished])
+
+    def _emit(self, seq: Sequence, token: int) -> None:
+        now = time.monotonic()
+        if self.observer:
+            gap = None if seq.last_token_at is None else now - seq.last_token_at
+            self.observer.token(gap, now - seq.arrival)
+        seq.last_token_at, seq.last_token = now, token
+        seq.generated += 1
+        reason = None
+        if token in self.eos_ids:
+            reason, text = "stop", seq.text.flush()
+        else:
+            text = seq.text.push(token)
+            if seq.text.stopped:
+                reason = "stop"
+            elif seq.generated >= seq.params.max_tokens:
+                reason, text = "length", text + seq.text.flush()
+        if reason is not None:
+            seq.done = True
+            if self.observer:
+                self.observer.finished(now - seq.arrival, reason)
+        self._deliver(seq, Delta(text, seq.generated, len(seq.prompt_ids), reason))
+
+    def _deliver(self, seq: Sequence, item: Delta | BaseException) -> None:
+        try:
+            seq.loop.call_soon_threadsafe(seq.queue.put_nowait, item)
+        except RuntimeError:  # the caller's event loop is closed: nobody is listening
+            seq.cancelled = True
+
+    def _drop_cancelled(self) -> None:
+        if any(s.cancelled for s in self._running):
+            self._keep([s for s in self._running if not s.cancelled])
+
+    def _keep(self, keep: list[Sequence]) -> None:
+        rows = {id(s): i for i, s in enumerate(self._running)}
+        self._running = keep
+        if not keep:
+            self._state = None
+        elif self._state is not None:
+            self._state = batch.keep_rows(self._state, [rows[id(s)] for s in keep])
+
+    def _fail_all(self, exc: ServiceError) -> None:
+        with self._lock:
+            pending = list(self._waiting) + self._running
+            self._waiting.clear()
+        for seq in pending:
+            seq.done = True
+            self._deliver(seq, exc)
+        self._running, self._state = [], None
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    config_eos = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(config_eos if isinstance(config_eos, list) else [config_eos])
+    ids.add(tokenizer.eos_token_id)
+    return {int(i) for i in ids if i is not None}

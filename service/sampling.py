@@ -1,0 +1,117 @@
+"""Per-request sampling (greedy, temperature, top-p, seed) and incremental text with stops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How one request chooses its tokens and when it stops."""
+
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        """Temperature 0 means argmax."""
+        return self.temperature <= 0.0
+
+
+def make_generator(params: SamplingParams) -> torch.Generator | None:
+    """A private random stream per request, so a seed reproduces whatever the batch holds."""
+    if params.greedy:
+        return None
+    generator = torch.Generator()
+    if params.seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(params.seed)
+    return generator
+
+
+def sample_rows(
+    logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None]
+) -> list[int]:
+    """One token per row of `logits` (rows x vocab), each row with its own parameters."""
+    tokens = logits.argmax(dim=-1).tolist()
+    for row, (p, generator) in enumerate(zip(params, generators, strict=True)):
+        if not p.greedy:
+            tokens[row] = _sample_one(logits[row].float(), p, generator)
+    return tokens
+
+
+def _sample_one(logits: torch.Tensor, p: SamplingParams, generator: torch.Generator | None
+                ) -> int:
+    probs = torch.softmax(logits / p.temperature, dim=-1)
+    if p.top_p < 1.0:
+        sorted_probs, order = probs.sort(descending=True)
+        # Keep the smallest prefix whose mass reaches top_p (the first token always stays).
+        drop = sorted_probs.cumsum(-1) - sorted_probs >= p.top_p
+        sorted_probs[drop] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs.cpu(), 1, generator=generator).item())
+
+
+@dataclass
+class TextStream:
+    """Turns a growing list of token ids into safe-to-send text deltas, honouring stop strings.
+
+    Text that could still become a stop string, or that ends in an incomplete UTF-8 character,
+    is held back until it is decided.
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    stop: tuple[str, ...] = ()
+    ids: list[int] = field(default_factory=list)
+    sent: int = 0
+    stopped: bool = False
+
+    def push(self, token_id: int) -> str:
+        """Add one token; return the text that can be sent now (maybe empty)."""
+        self.ids.append(token_id)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        cut = self._stop_at(text)
+        if cut is not None:
+            self.stopped = True
+            return self._emit(text[:cut])
+        if text.endswith("\ufffd"):
+            return ""
+        return self._emit(text[: len(text) - self._held(text)])
+
+    def flush(self) -> str:
+        """The text held back, released when generation ends without a stop string."""
+        if self.stopped:
+            return ""
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        return self._emit(text)
+
+    def _emit(self, text: str) -> str:
+        delta = text[self.sent :]
+        self.sent = max(self.sent, len(text))
+        return delta
+
+    def _stop_at(self, text: str) -> int | None:
+        longest = max((len(s) for s in self.stop), default=0)
+        start = max(0, self.sent - longest)
+        hits = [i for i in (text.find(s, start) for s in self.stop) if i >= 0]
+        return min(hits) if hits else None
+
+    def _held(self, text: str) -> int:
+        # The longest tail of `text` that is a proper prefix of some stop string.
+        best = 0
+        for s in self.stop:
+            for n in range(min(len(s) - 1, len(text)), best, -1):
+                if text.endswith(s[:n]):
+                    best = n
+                    break
+        return best

@@ -1,0 +1,59 @@
+"""The one typed configuration of the service, read from `COGCORE_*` variables and flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cogcore.paths import default_base_dir, default_core_dir, default_kb_dir
+
+
+def default_model_dir() -> Path:
+    """The pruned default core when it exists, else the imported base model."""
+    core = default_core_dir()
+    return core if (core / "config.json").is_file() else default_base_dir()
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; built in `create_app()`, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="COGCORE_", extra="ignore")
+
+    model_dir: Path = Field(default_factory=default_model_dir)
+    served_model_name: str | None = None
+    kb_dir: Path = Field(default_factory=default_kb_dir)
+    embedder_dir: Path | None = None
+    load_embedder: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: Annotated[list[str], NoDecode] = []
+    admin_keys: Annotated[list[str], NoDecode] = []
+
+    max_batch_size: int = Field(32, ge=1)
+    max_waiting: int = Field(64, ge=0)
+    max_context: int | None = Field(None, ge=1)
+    default_max_tokens: int = Field(256, ge=1)
+    request_timeout_s: float = Field(300.0, gt=0)
+    drain_timeout_s: float = Field(30.0, ge=0)
+    max_body_bytes: int = Field(1_000_000, ge=1)
+    retry_after_s: int = Field(1, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("api_keys", "admin_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        # A comma-separated variable is easier to set in compose files than a JSON list.
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def model_name(self) -> str:
+        """The name clients pass as `model`: the setting, else the checkpoint directory name."""
+        return self.served_model_name or self.model_dir.resolve().name

@@ -1,0 +1,176 @@
+"""Engine mechanics on tiny random Llama and Qwen2 checkpoints: batching must not change output."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from service.engine import Delta, Engine
+from service.errors import QueueFull, RequestTimeout
+from service.sampling import SamplingParams
+
+PROMPTS = [
+    "The capital of France is",
+    "All blickets are daxes. No dax is a wug.",
+    "a b c",
+    "True and not False is True. 7 is greater than 3. The list 4 2 9 sorted is",
+    "According to the context,",
+]
+
+
+@pytest.fixture
+def engine_parts(tiny_checkpoint: Path) -> tuple:
+    """Model and tokenizer of one tiny architecture, greedy-ready; EOS disabled so every
+    request runs to max_tokens (a random model would otherwise stop at random points)."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32).eval()
+    model.generation_config.eos_token_id = None
+    return model, tokenizer
+
+
+def run_engine(parts: tuple, body: Callable[[Engine], Awaitable], **kwargs: int) -> object:
+    """Run `body(engine)` on a started engine inside a fresh event loop."""
+    model, tokenizer = parts
+
+    async def main() -> object:
+        engine = Engine(model, tokenizer, **kwargs)
+        engine.eos_ids = set()
+        engine.start()
+        try:
+            return await body(engine)
+        finally:
+            engine.stop()
+
+    return asyncio.run(main())
+
+
+async def collect(stream: AsyncIterator[Delta]) -> tuple[list[int], str, Delta]:
+    """All deltas of one request: the token count seen at each delta, the text, the last."""
+    counts, text, last = [], "", None
+    async for delta in stream:
+        counts.append(delta.completion_tokens)
+        text += delta.text
+        last = delta
+    assert last is not None
+    return counts, text, last
+
+
+def reference_ids(parts: tuple, prompt: str, max_tokens: int) -> list[int]:
+    """Plain greedy `generate` for one prompt, no batching."""
+    model, tokenizer = parts
+    ids = tokenizer(prompt, return_tensors="pt").input_ids
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+                         do_sample=False, eos_token_id=None, pad_token_id=tokenizer.pad_token_id)
+    return out[0, ids.shape[1]:].tolist()
+
+
+def test_batched_greedy_equals_one_at_a_time(engine_parts: tuple) -> None:
+    """Concurrent requests, rows joining mid-flight and leaving at different lengths, give
+    exactly the greedy text of each request run alone."""
+    _, tokenizer = engine_parts
+    lengths = [12, 5, 20, 9, 15]
+    expected = [tokenizer.decode(reference_ids(engine_parts, p, n), skip_special_tokens=True)
+                for p, n in zip(PROMPTS, lengths, strict=True)]
+
+    async def body(engine: Engine) -> list[str]:
+        async def one(i: int) -> str:
+            await asyncio.sleep(0.02 * i)  # staggered arrivals join a running batch
+            ids = tokenizer(PROMPTS[i]).input_ids
+            _, text, last = await collect(engine.generate(ids, SamplingParams(lengths[i])))
+            assert last.finish_reason == "length" and last.completion_tokens == lengths[i]
+            return text
+        return await asyncio.gather(*(one(i) for i in range(len(PROMPTS))))
+
+    assert run_engine(engine_parts, body, max_batch_size=3) == expected
+
+
+def test_seeded_sampling_is_reproducible_inside_a_batch(engine_parts: tuple) -> None:
+    """The same seed gives the same sample whether the request runs alone or with others."""
+    _, tokenizer = engine_parts
+    params = SamplingParams(10, temperature=1.0, top_p=0.9, seed=7)
+    ids = tokenizer(PROMPTS[0]).input_ids
+
+    async def alone(engine: Engine) -> str:
+        return (await collect(engine.generate(ids, params)))[1]
+
+    async def crowded(engine: Engine) -> str:
+        others = [collect(engine.generate(tokenizer(p).input_ids, SamplingParams(10, 1.0)))
+                  for p in PROMPTS[1:]]
+        results = await asyncio.gather(collect(engine.generate(ids, params)), *others)
+        return results[0][1]
+
+    assert run_engine(engine_parts, alone) == run_engine(engine_parts, crowded)
+
+
+def test_stop_string_ends_the_request_without_sending_it(engine_parts: tuple) -> None:
+    """The text up to the stop string is returned, the stop string is not."""
+    _, tokenizer = engine_parts
+    ids = tokenizer(PROMPTS[2]).input_ids
+    full = tokenizer.decode(reference_ids(engine_parts, PROMPTS[2], 20), skip_special_tokens=True)
+    stop = full[5:8]
+    params = SamplingParams(20, stop=(stop,))
+
+    async def body(engine: Engine) -> tuple[str, Delta]:
+        _, text, last = await collect(engine.generate(ids, params))
+        return text, last
+
+    text, last = run_engine(engine_parts, body)
+    assert text == full[: full.index(stop)]
+    assert last.finish_reason == "stop"
+
+
+def test_cancelled_request_leaves_the_batch(engine_parts: tuple) -> None:
+    """A consumer that stops reading frees its row before the next decode step."""
+    _, tokenizer = engine_parts
+
+    async def body(engine: Engine) -> tuple[int, int]:
+        stream = engine.generate(tokenizer(PROMPTS[0]).input_ids, SamplingParams(200))
+        await anext(stream)
+        during = engine.num_running
+        await stream.aclose()
+        for _ in range(100):
+            if engine.num_running == 0:
+                break
+            await asyncio.sleep(0.01)
+        return during, engine.num_running
+
+    assert run_engine(engine_parts, body) == (1, 0)
+
+
+def test_full_queue_refuses_with_queue_full(engine_parts: tuple) -> None:
+    """With one row and one waiting slot taken, the next request is refused at once."""
+    _, tokenizer = engine_parts
+    ids = tokenizer(PROMPTS[0]).input_ids
+
+    async def body(engine: Engine) -> None:
+        first = engine.generate(ids, SamplingParams(200))
+        await anext(first)
+        second = engine.submit(ids, SamplingParams(200))
+        with pytest.raises(QueueFull):
+            engine.submit(ids, SamplingParams(200))
+        engine.cancel(second)
+        await first.aclose()
+
+    run_engine(engine_parts, body, max_batch_size=1, max_waiting=1)
+
+
+def test_timeout_drops_the_request(engine_parts: tuple) -> None:
+    """A request past its timeout raises RequestTimeout and its row is dropped."""
+    _, tokenizer = engine_parts
+
+    async def body(engine: Engine) -> int:
+        with pytest.raises(RequestTimeout):
+            await collect(engine.generate(tokenizer(PROMPTS[0]).input_ids,
+                                          SamplingParams(10_000), timeout_s=0.2))
+        for _ in range(100):
+            if engine.num_running == 0:
+                break
+            await asyncio.sleep(0.01)
+        return engine.num_running
+
+    assert run_engine(engine_parts, body) == 0
