@@ -165,8 +165,11 @@ def _countries() -> list[Entity]:
         codes = list(info.get("callingCodes") or [])
         tlds = list(info.get("tld") or [])
         borders = [by_alpha3[b] for b in info.get("borders") or [] if b in by_alpha3]
+        capital = info.get("capital") or ""
+        if isinstance(capital, list):  # the package gives Vatican City's capital as a list
+            capital = capital[0] if capital else ""
         facts = [
-            (rel["capital"], info.get("capital") or "", ()),
+            (rel["capital"], capital, ()),
             (rel["region"], info.get("region") or "", ()),
             (rel["subregion"], info.get("subregion") or "", ()),
             (rel["demonym"], info.get("demonym") or "", ()),
