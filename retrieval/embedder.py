@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -67,3 +69,26 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Number of embedder tokens in `text`, special tokens excluded."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        """Number of embedder tokens in each text, in one tokenizer call."""
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+
+class TextEncoder(Protocol):
+    """What the knowledge base needs of an embedder; tests pass fakes that match it."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 rows, one per text."""
+        ...
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        """Token counts, one per text."""
+        ...
