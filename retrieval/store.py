@@ -119,16 +119,17 @@ class DocumentStore:
         """A counter bumped by every committed write, so readers notice others' writes."""
         return int(self.get_state("generation") or 0)
 
-    def existing(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """(text hash, metadata JSON) of those of `ids` that are stored."""
-        found: dict[str, tuple[str, str]] = {}
+    def existing(self, ids: Sequence[str]) -> dict[str, tuple[str, str, int]]:
+        """(text hash, metadata JSON, chunk count) of those of `ids` that are stored."""
+        found: dict[str, tuple[str, str, int]] = {}
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
             marks = ",".join("?" * len(part))
             rows = self._db.execute(
-                f"SELECT id, text_hash, metadata FROM documents WHERE id IN ({marks})", part
+                f"SELECT id, text_hash, metadata, n_chunks FROM documents WHERE id IN ({marks})",
+                part,
             )
-            found.update({row[0]: (row[1], row[2]) for row in rows})
+            found.update({row[0]: (row[1], row[2], row[3]) for row in rows})
         return found
 
     def write(self, plans: Sequence[WritePlan]) -> tuple[list[int], np.ndarray, list[int]]:

@@ -1,0 +1,318 @@
+"""The knowledge base: the one facade the service and the command line use.
+
+    kb = KnowledgeBase.open(path, embedder=Embedder(), settings=KBSettings(index="hnsw"))
+    kb.upsert([Document("doc-1", "text...", {"source": "wiki"})])  # -> [("doc-1", n_chunks)]
+    kb.search("question", k=5, mode="hybrid", filters={"source": ["wiki", "news"]})  # -> [Hit]
+    kb.get("doc-1"); kb.list(offset=0, limit=50); kb.count(); kb.delete("doc-1"); kb.close()
+
+Writes: validated completely first (a bad document raises its own `RetrievalError` subclass and
+nothing is stored), chunked and embedded, then committed to SQLite in one transaction; that
+commit is the acknowledgement. The FAISS index is updated in memory after the commit and saved
+crash-safely every `save_every_chunks` changed chunks and on close; on open (and whenever a reader
+sees another process's commit) it is reconciled with the store's chunk ids from the stored
+embeddings, so a crash at any moment costs at most a re-add of the unsaved tail.
+One writer process holds the lock; `readonly=True` opens any number of readers. Within a process
+every method is thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.chunker import ChunkSettings, chunk_text
+from retrieval.documents import Document, ValidDocument, check_id, check_text, validate
+from retrieval.embedder import TextEncoder
+from retrieval.errors import (
+    EmbedderMismatchError,
+    IndexFileError,
+    InvalidSearchError,
+    KnowledgeBaseNotFoundError,
+    ReadOnlyError,
+)
+from retrieval.faiss_index import FaissIndex
+from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.sparse import BM25Index
+from retrieval.store import DocumentStore, Filters, StoredDocument, WritePlan
+from retrieval.writer_lock import WriterLock
+
+MODES = ("dense", "bm25", "hybrid")
+STORE_FILE, INDEX_FILE, LOCK_FILE = "store.sqlite3", "dense.index", "writer.lock"
+
+
+@dataclass(frozen=True)
+class KBSettings:
+    """Everything tunable about a knowledge base; the defaults suit the default KB."""
+
+    index: str = "flat"
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 128
+    chunk_tokens: int = 128
+    chunk_overlap_tokens: int = 32
+    max_text_bytes: int = 1_000_000
+    max_query_bytes: int = 4096
+    max_k: int = 1000
+    rrf_k: int = 60
+    fusion_depth: int = 50
+    save_every_chunks: int = 10_000
+    lock_timeout_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a chunk, the document it belongs to, its score and metadata."""
+
+    chunk_id: int
+    document_id: str
+    text: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class KnowledgeBase:
+    """Documents in SQLite, chunks in FAISS and BM25; see the module docstring."""
+
+    def __init__(self, path: Path, store: DocumentStore, embedder: TextEncoder,
+                 settings: KBSettings, lock: WriterLock | None) -> None:
+        self.path, self.settings, self.embedder = path, settings, embedder
+        self._store, self._writer = store, lock
+        self._chunking = ChunkSettings(settings.chunk_tokens, settings.chunk_overlap_tokens)
+        self._lock = threading.RLock()  # guards store, index and caches
+        self._write_lock = threading.Lock()  # one write at a time, embedding outside _lock
+        self._generation = -1
+        self._bm25: BM25Index | None = None
+        self._unsaved = 0
+        self.repair: dict[str, Any] = {}
+        self._index = self._load_index()
+        added, removed = self._sync()
+        self.repair.update(added=added, removed=removed)
+        if added or removed:
+            self.flush()
+
+    @classmethod
+    def open(cls, path: Path | str, embedder: TextEncoder | None = None,
+             settings: KBSettings | None = None, readonly: bool = False) -> KnowledgeBase:
+        """Open (creating unless `readonly`) the knowledge base in directory `path`."""
+        path, settings = Path(path), settings or KBSettings()
+        if readonly and not (path / STORE_FILE).is_file():
+            raise KnowledgeBaseNotFoundError(f"no knowledge base at {path}")
+        lock = None
+        if not readonly:
+            path.mkdir(parents=True, exist_ok=True)
+            lock = WriterLock(path / LOCK_FILE, settings.lock_timeout_s)
+        try:
+            if embedder is None:
+                from retrieval.embedder import Embedder
+
+                embedder = Embedder()
+            store = DocumentStore(path / STORE_FILE, readonly=readonly)
+            _check_embedder(store, embedder, readonly)
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        return cls(path, store, embedder, settings, lock)
+
+    def _load_index(self) -> FaissIndex:
+        s, dim = self.settings, self.embedder.dim
+        try:
+            index, _ = FaissIndex.load(self.path / INDEX_FILE, dim)
+            if (index.kind, index.hnsw_m) != (s.index, s.hnsw_m):
+                raise IndexFileError(f"index is {index.kind}, settings ask for {s.index}")
+            index.ef_search = s.ef_search
+            self.repair["loaded"] = True
+            return index
+        except IndexFileError as exc:
+            self.repair["loaded"], self.repair["reason"] = False, str(exc)
+            return FaissIndex(dim, s.index, s.hnsw_m, s.ef_construction, s.ef_search)
+
+    def _sync(self) -> tuple[int, int]:
+        """Make the index hold exactly the store's chunk ids; (added, removed) counts."""
+        with self._lock, self._store.snapshot() as store:
+            generation = store.generation()
+            if generation == self._generation:
+                return 0, 0
+            wanted, held = store.chunk_ids(), self._index.ids()
+            missing, extra = np.setdiff1d(wanted, held), np.setdiff1d(held, wanted)
+            self._index.delete(extra)
+            self._index.add(missing, store.embeddings(missing, self.embedder.dim))
+            self._generation, self._bm25 = generation, None
+            self._unsaved += len(missing) + len(extra)
+            return len(missing), len(extra)
+
+    def _writable(self) -> None:
+        if self._writer is None:
+            raise ReadOnlyError(f"{self.path} is open read-only")
+
+    def upsert(self, documents: list[Document]) -> list[tuple[str, int]]:
+        """Add or replace documents; same id and content is a no-op. (id, chunk count) each."""
+        self._writable()
+        valid = [validate(d, self.settings.max_text_bytes) for d in documents]
+        # Within one call the last version of an id wins, as if upserted one by one.
+        latest = list({doc.id: doc for doc in valid}.values())
+        with self._write_lock:
+            with self._lock:
+                existing = self._store.existing([d.id for d in latest])
+            plans, counts = self._plan(latest, existing)
+            with self._lock:
+                added, vectors, removed = self._store.write(plans)
+                self._index.delete(np.array(removed, np.int64))
+                self._index.add(np.array(added, np.int64), vectors)
+                self._generation, self._bm25 = self._store.generation(), None
+                self._unsaved += len(added) + len(removed)
+                if self._unsaved >= self.settings.save_every_chunks:
+                    self.flush()
+        return [(d.id, counts[d.id]) for d in valid]
+
+    def _plan(self, docs: list[ValidDocument], existing: dict[str, tuple[str, str, int]]):
+        """Chunk and embed what changed; metadata-only changes skip the embedder."""
+        plans: list[WritePlan] = []
+        counts: dict[str, int] = {}
+        to_embed: list[tuple[ValidDocument, list[str]]] = []
+        for doc in docs:
+            old = existing.get(doc.id)
+            if old and old[0] == doc.text_hash:
+                counts[doc.id] = old[2]
+                if old[1] != doc.metadata_json:
+                    plans.append(WritePlan(doc, None, None))
+                continue
+            chunks = chunk_text(doc.text, self.embedder.count_tokens_batch, self._chunking)
+            to_embed.append((doc, chunks))
+            counts[doc.id] = len(chunks)
+        vectors = self.embedder.encode([c for _, chunks in to_embed for c in chunks])
+        start = 0
+        for doc, chunks in to_embed:
+            plans.append(WritePlan(doc, chunks, vectors[start : start + len(chunks)]))
+            start += len(chunks)
+        return plans, counts
+
+    def delete(self, doc_id: str) -> int:
+        """Delete a document and its chunks; the number of chunks removed."""
+        self._writable()
+        check_id(doc_id)
+        with self._write_lock, self._lock:
+            removed = self._store.delete(doc_id)
+            self._index.delete(np.array(removed, np.int64))
+            self._generation, self._bm25 = self._store.generation(), None
+            self._unsaved += len(removed)
+        return len(removed)
+
+    def get(self, doc_id: str) -> StoredDocument:
+        """One document by id, or DocumentNotFoundError."""
+        check_id(doc_id)
+        with self._lock:
+            return self._store.get(doc_id)
+
+    def list(self, offset: int = 0, limit: int = 100) -> list[StoredDocument]:
+        """A page of documents in id order."""
+        with self._lock:
+            return self._store.list(offset, limit)
+
+    def count(self) -> int:
+        """Number of documents."""
+        with self._lock:
+            return self._store.count()
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid",
+               filters: Filters | None = None) -> list[Hit]:
+        """The best `k` chunks for `query` by dense, BM25 or fused (RRF) ranking."""
+        return self.search_batch([query], k, mode, filters)[0]
+
+    def search_batch(self, queries: list[str], k: int = 5, mode: str = "hybrid",
+                     filters: Filters | None = None) -> list[list[Hit]]:
+        """`search` for many queries at once (one embedder call)."""
+        s = self.settings
+        if mode not in MODES:
+            raise InvalidSearchError(f"unknown search mode {mode!r}; choose one of {MODES}")
+        if not isinstance(k, int) or not 1 <= k <= s.max_k:
+            raise InvalidSearchError(f"k must be an integer from 1 to {s.max_k}")
+        texts = [check_text(q, s.max_query_bytes, what="query") for q in queries]
+        _check_filters(filters)
+        vectors = self.embedder.encode(texts) if mode != "bm25" else None
+        depth = k if mode != "hybrid" else max(k, s.fusion_depth)
+        with self._lock:
+            self._sync()
+            allowed = self._store.matching_chunk_ids(filters) if filters else None
+            dense = self._index.search(vectors, depth, allowed) if vectors is not None else None
+            sparse = self._sparse().search(texts, depth, allowed) if mode != "dense" else None
+            if dense is not None and sparse is not None:
+                ranked = [reciprocal_rank_fusion([d, b], k, s.rrf_k)
+                          for d, b in zip(dense, sparse, strict=True)]
+            else:
+                ranked = [r[:k] for r in (dense if dense is not None else sparse or [])]
+            rows = self._store.chunk_rows(sorted({i for r in ranked for i, _ in r}))
+        return [[Hit(i, rows[i].document_id, rows[i].text, score, rows[i].metadata)
+                 for i, score in result if i in rows] for result in ranked]
+
+    def _sparse(self) -> BM25Index:
+        if self._bm25 is None:
+            self._bm25 = BM25Index(*self._store.chunk_texts())
+        return self._bm25
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, settings, sizes on disk and what the last open had to repair."""
+        with self._lock:
+            self._sync()
+            files = [self.path / STORE_FILE, self.path / f"{STORE_FILE}-wal",
+                     self.path / INDEX_FILE]
+            return {
+                "path": str(self.path), "documents": self._store.count(),
+                "chunks": self._store.chunk_count(), "index_count": self._index.count(),
+                "generation": self._generation, "embedder": self.embedder.name,
+                "dim": self.embedder.dim, "readonly": self._writer is None,
+                "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
+                "repair_on_open": dict(self.repair), "settings": asdict(self.settings),
+            }
+
+    def flush(self) -> None:
+        """Save the index crash-safely now (writers only; readers keep theirs in memory)."""
+        if self._writer is None:
+            return
+        with self._lock:
+            self._index.save(self.path / INDEX_FILE, {"generation": self._generation})
+            self._unsaved = 0
+
+    def close(self) -> None:
+        """Save the index if it changed, close the store and release the writer lock."""
+        with self._lock:
+            if self._writer is not None:
+                if self._unsaved or not (self.path / INDEX_FILE).exists():
+                    self.flush()
+                self._writer.release()
+                self._writer = None
+            self._store.close()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_embedder(store: DocumentStore, embedder: TextEncoder, readonly: bool) -> None:
+    """Refuse an embedder whose vectors would not be comparable with the stored ones."""
+    wanted = f"{embedder.name}/{embedder.dim}"
+    recorded = store.get_state("embedder")
+    if recorded is None and not readonly:
+        store.set_state("embedder", wanted)
+    elif recorded is not None and recorded != wanted:
+        raise EmbedderMismatchError(f"knowledge base was built with {recorded}, not {wanted}")
+
+
+def _check_filters(filters: object) -> None:
+    """Filters are {key: value} or {key: [values]} with JSON scalar values."""
+    if filters is None:
+        return
+    if not isinstance(filters, dict):
+        raise InvalidSearchError("filters must be an object of key: value or key: [values]")
+    for key, value in filters.items():
+        values = value if isinstance(value, list) else [value]
+        if not isinstance(key, str) or not all(
+            v is None or isinstance(v, str | int | float | bool) for v in values
+        ):
+            raise InvalidSearchError(f"filter {key!r} must be a scalar or a list of scalars")
