@@ -13,6 +13,7 @@ from rich.console import Console
 
 from cogcore.errors import CogcoreError
 from pruning import base_cli
+from retrieval import kb_cli
 
 app = typer.Typer(
     name="cogcore",
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(base_cli.app, name="base")
 app.command("generate")(base_cli.generate)
+app.add_typer(kb_cli.app, name="kb")
 
 
 def main() -> None:

@@ -1,0 +1,137 @@
+"""`cogcore kb ...`: build, fill, search, inspect and evaluate a knowledge base."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from cogcore.paths import artifacts_dir, default_kb_dir
+
+console = Console(stderr=True)
+app = typer.Typer(help="The knowledge base: documents, FAISS + BM25 search.", no_args_is_help=True)
+
+KB_OPTION = typer.Option(None, "--kb", help="Knowledge base directory [default: artifacts/kb/…]")
+INDEX_OPTION = typer.Option("flat", help="Dense index: flat (exact) or hnsw")
+
+
+def _progress() -> Progress:
+    return Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+
+
+def _open(kb: Path | None, index: str = "flat", readonly: bool = False):
+    from retrieval.knowledge_base import KBSettings, KnowledgeBase
+
+    return KnowledgeBase.open(kb or default_kb_dir(), settings=KBSettings(index=index),
+                              readonly=readonly)
+
+
+@app.command("build")
+def build(
+    source: str = typer.Option("default", help="What to build from: default (countries, "
+                               "elements, US states from their data packages)"),
+    kb: Path = KB_OPTION,
+    index: str = INDEX_OPTION,
+) -> None:
+    """Build (or bring up to date) a knowledge base from a built-in source."""
+    from retrieval.default_kb import SOURCES, build_default, default_documents
+    from retrieval.knowledge_base import KBSettings
+
+    if source not in SOURCES:
+        raise typer.BadParameter(f"unknown source {source!r}; choose one of {SOURCES}")
+    with _progress() as bar:
+        task = bar.add_task("embedding documents", total=len(default_documents()))
+        stats = build_default(kb or default_kb_dir(), settings=KBSettings(index=index),
+                              progress=lambda n: bar.advance(task, n))
+    console.print(f"{stats['documents']} documents, {stats['chunks']} chunks")
+    typer.echo(stats["path"])
+
+
+@app.command("add")
+def add(
+    paths: list[Path] = typer.Argument(..., help=".txt, .md or .jsonl (id/text/metadata) files"),
+    kb: Path = KB_OPTION,
+    index: str = INDEX_OPTION,
+) -> None:
+    """Add or replace documents from files (directories are searched for such files)."""
+    from retrieval.sources import expand, read_documents
+
+    files = expand(paths)
+    documents = [d for f in files for d in read_documents(f)]
+    with _open(kb, index) as base, _progress() as bar:
+        task = bar.add_task("adding documents", total=len(documents))
+        for start in range(0, len(documents), 128):
+            chunk = documents[start : start + 128]
+            for doc_id, n_chunks in base.upsert(chunk):
+                typer.echo(f"{doc_id}\t{n_chunks} chunks")
+            bar.advance(task, len(chunk))
+
+
+@app.command("search")
+def search(
+    query: str = typer.Argument(..., help="The question or keywords"),
+    k: int = typer.Option(5, min=1, help="How many chunks"),
+    mode: str = typer.Option("hybrid", help="dense, bm25 or hybrid"),
+    filter_: list[str] = typer.Option(
+        None, "--filter", help="key=value, or key=v1,v2 for any of; repeat to AND"),
+    kb: Path = KB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print hits as JSON lines"),
+) -> None:
+    """Search the knowledge base."""
+    filters: dict[str, object] = {}
+    for item in filter_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--filter {item!r} is not key=value")
+        filters[key] = value.split(",") if "," in value else value
+    with _open(kb, readonly=True) as base:
+        hits = base.search(query, k=k, mode=mode, filters=filters or None)
+    for hit in hits:
+        if as_json:
+            typer.echo(json.dumps({"chunk_id": hit.chunk_id, "document_id": hit.document_id,
+                                   "score": hit.score, "text": hit.text,
+                                   "metadata": hit.metadata}))
+        else:
+            typer.echo(f"{hit.score:.4f}\t{hit.document_id}\t{hit.text[:200]}")
+
+
+@app.command("delete")
+def delete(doc_id: str = typer.Argument(..., help="Document id"), kb: Path = KB_OPTION) -> None:
+    """Delete one document and its chunks."""
+    with _open(kb) as base:
+        removed = base.delete(doc_id)
+    typer.echo(f"deleted {doc_id} ({removed} chunks)")
+
+
+@app.command("stats")
+def stats(kb: Path = KB_OPTION) -> None:
+    """Counts, sizes and settings of a knowledge base, as JSON."""
+    with _open(kb, readonly=True) as base:
+        typer.echo(json.dumps(base.stats(), indent=2))
+
+
+@app.command("eval")
+def evaluate(
+    kb: Path = KB_OPTION,
+    out: Path = typer.Option(None, help="Report directory [default: artifacts/reports]"),
+) -> None:
+    """recall@1/@5 and MRR per mode and split on the question set from the same facts."""
+    from retrieval.embedder import Embedder
+    from retrieval.evaluation import CachedEncoder, evaluate, write_report
+    from retrieval.knowledge_base import MODES, KnowledgeBase
+    from retrieval.questions import question_set
+
+    questions = question_set()
+    path = kb or default_kb_dir()
+    base = KnowledgeBase.open(path, embedder=CachedEncoder(Embedder()), readonly=True)
+    with base, _progress() as bar:
+        task = bar.add_task("searching", total=len(questions) * len(MODES))
+        report = evaluate(base, questions, progress=lambda n: bar.advance(task, n))
+    report["kb"] = str(path)
+    json_path, md_path = write_report(report, out or artifacts_dir() / "reports")
+    typer.echo(md_path.read_text())
+    console.print(f"wrote {json_path} and {md_path}")
