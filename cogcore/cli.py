@@ -14,6 +14,7 @@ from rich.console import Console
 from cogcore.errors import CogcoreError
 from pruning import base_cli
 from retrieval import kb_cli
+from service.loadtest import cli as loadtest_cli
 
 app = typer.Typer(
     name="cogcore",
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(base_cli.app, name="base")
 app.command("generate")(base_cli.generate)
+app.command("loadtest")(loadtest_cli.loadtest)
 app.add_typer(kb_cli.app, name="kb")
 
 
