@@ -1,0 +1,170 @@
+"""Calibration data as tokenized batches with a mask over the positions that predict answers.
+
+Every example is a rendered prompt followed by a target continuation; the loss (and so every
+attribution) is taken only where the model predicts a target token. A closed-book fact is the
+chat prompt plus the start of the reply ("The capital of France is") with target " Paris"; a
+general text has an empty prompt and is its own target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class Example:
+    """A rendered prompt and the continuation whose tokens are scored."""
+
+    prompt: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Right-padded token ids; `predicts[b, t]` is True where position t predicts a target."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    predicts: torch.Tensor
+
+    @property
+    def answer_tokens(self) -> int:
+        """How many target tokens the batch scores."""
+        return int(self.predicts.sum())
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch on `device`."""
+        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.predicts)))
+
+
+def chat_prompt(
+    tokenizer: PreTrainedTokenizerBase,
+    user: str,
+    *,
+    system: str | None = None,
+    assistant_prefix: str = "",
+) -> str:
+    """The chat-template text of one user turn, with the assistant's reply already started."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": user})
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return text + assistant_prefix
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, example: Example, max_tokens: int) -> tuple:
+    prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+    target = tokenizer(example.target, add_special_tokens=False)["input_ids"]
+    target = target[: max_tokens - 1]
+    # Keep the end of the prompt (the question next to the answer) when it is too long.
+    prompt = prompt[max(0, len(prompt) + len(target) - max_tokens) :]
+    return prompt, target
+
+
+def make_batches(
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Iterable[Example],
+    *,
+    batch_size: int = 8,
+    max_tokens: int = 256,
+) -> list[Batch]:
+    """Tokenize `examples` into batches of similar length (sorted, so little padding)."""
+    encoded = [_encode(tokenizer, e, max_tokens) for e in examples]
+    encoded = [(p, t) for p, t in encoded if t]
+    encoded.sort(key=lambda pt: len(pt[0]) + len(pt[1]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    batches = []
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start : start + batch_size]
+        length = max(len(p) + len(t) for p, t in chunk)
+        ids = torch.full((len(chunk), length), pad, dtype=torch.long)
+        attention = torch.zeros((len(chunk), length), dtype=torch.long)
+        predicts = torch.zeros((len(chunk), length), dtype=torch.bool)
+        for row, (prompt, target) in enumerate(chunk):
+            n = len(prompt) + len(target)
+            ids[row, :n] = torch.tensor(prompt + target)
+            attention[row, :n] = 1
+            # Position t predicts token t + 1: the last prompt token predicts the first target.
+            predicts[row, max(0, len(prompt) - 1) : n - 1] = True
+        batches.append(Batch(ids, attention, predicts))
+    return batches
+
+
+def answer_loss(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
+    """Summed next-token cross-entropy over the answer positions (so gradients are per token)."""
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    targets = batch.input_ids[:, 1:]
+    mask = batch.predicts[:, :-1]
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1][mask].float(), targets[mask], reduction="sum"
+    )
+
+
+def token_count(batches: Sequence[Batch]) -> int:
+    """Non-padding tokens over all batches."""
+    return int(sum(int(b.attention_mask.sum()) for b in batches))
+
+
+def iterate(batches: Sequence[Batch], device: torch.device | str) -> Iterator[Batch]:
+    """The batches moved to `device`, one at a time."""
+    for batch in batches:
+        yield batch.to(device)
+
+
+@dataclass(frozen=True)
+class CalibrationSets:
+    """The fact set a method may score on, and the retain sets that scoring and healing use."""
+
+    facts: list[Batch]
+    retain: dict[str, list[Batch]]
+
+    def retain_batches(self) -> list[Batch]:
+        """Every retain batch: what healing and the curvature factors see (never facts)."""
+        return [batch for batches in self.retain.values() for batch in batches]
+
+
+def general_paragraphs(count: int) -> list[str]:
+    """`count` paragraphs of the general text, every other one so the rest stays unseen."""
+    from pruning.evaluation.data import general_text
+
+    return general_text().split("\n\n")[::2][:count]
+
+
+def calibration_examples(tokenizer: PreTrainedTokenizerBase, count: int) -> dict[str, list]:
+    """Up to `count` examples per set, all from the calibration split of the evaluation data."""
+    from pruning.evaluation import data
+
+    def qa(items: Sequence) -> list[Example]:
+        return [Example(i.prompt.render(tokenizer), i.target) for i in items[:count]]
+
+    tasks = data.REASONING_TASKS
+    reasoning = [
+        Example(item.context, item.answer)
+        for task in tasks
+        for item in data.reasoning_items(task, "calibration", -(-count // len(tasks)))
+    ][:count]
+    return {
+        "facts": qa(data.closed_book_items("calibration")),
+        **{kind: qa(data.reading_items(kind, "calibration")) for kind in data.READING_KINDS},
+        "reasoning": reasoning,
+        "general": [Example("", text) for text in general_paragraphs(count)],
+    }
+
+
+def calibration_sets(
+    tokenizer: PreTrainedTokenizerBase, count: int, *, batch_size: int = 8, max_tokens: int = 384
+) -> CalibrationSets:
+    """Tokenized calibration sets: closed-book facts, and reading/reasoning/general retain."""
+    examples = calibration_examples(tokenizer, count)
+    batched = {
+        name: make_batches(tokenizer, items, batch_size=batch_size, max_tokens=max_tokens)
+        for name, items in examples.items()
+    }
+    facts = batched.pop("facts")
+    return CalibrationSets(facts=facts, retain=batched)

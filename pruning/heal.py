@@ -1,0 +1,128 @@
+"""Healing a pruned model on retain data only (never the closed-book fact questions).
+
+First a closed-form least-squares refit, layer by layer: each pruned MLP's kept `down_proj`
+columns are solved so that the MLP reproduces the base MLP's output on the same inputs (as
+SparseGPT and FLAP compensate). Sequentially, the inputs are the pruned model's own hidden
+states, so each layer also corrects the drift of the layers below it. Then, optionally, a short
+distillation from the base (KL between next-token distributions on retain text).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from rich.console import Console
+from rich.progress import track
+
+from pruning.calibration import Batch, iterate
+from pruning.compact import mlp_modules
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+console = Console(stderr=True)
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the layer of interest has been seen: the rest is not needed."""
+
+
+def _layer_moments(
+    source: PreTrainedModel, layer: int, student_mlp: torch.nn.Module,
+    teacher_mlp: torch.nn.Module, batches: Sequence[Batch],
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """X Xᵀ and Y Xᵀ over real tokens, X the student's neurons and Y the teacher MLP output."""
+    width = student_mlp.down_proj.in_features
+    xx = torch.zeros(width, width, dtype=torch.float64)
+    yx = torch.zeros(teacher_mlp.down_proj.out_features, width, dtype=torch.float64)
+    yy = 0.0
+    mask: list[torch.Tensor] = []
+
+    def capture(_m: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        nonlocal xx, yx, yy
+        h = args[0][mask[0]]
+        x = (student_mlp.act_fn(student_mlp.gate_proj(h)) * student_mlp.up_proj(h)).double()
+        y = teacher_mlp(h).double()
+        if student_mlp.down_proj.bias is not None:
+            y = y - student_mlp.down_proj.bias.double()
+        xx += (x.T @ x).cpu()
+        yx += (y.T @ x).cpu()
+        yy += float(y.pow(2).sum())
+        raise _StopForward
+
+    handle = mlp_modules(source)[layer].register_forward_pre_hook(capture)
+    try:
+        for batch in iterate(batches, source.device):
+            mask[:] = [batch.attention_mask.bool()]
+            try:
+                source(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+            except _StopForward:
+                pass
+    finally:
+        handle.remove()
+    return xx, yx, yy
+
+
+@torch.no_grad()
+def refit_down_proj(
+    student: PreTrainedModel,
+    teacher: PreTrainedModel,
+    batches: Sequence[Batch],
+    *,
+    sequential: bool = True,
+    ridge: float = 1e-3,
+) -> list[float]:
+    """Solve each layer's `down_proj` in place; returns the relative residual per layer."""
+    residuals = []
+    students, teachers = mlp_modules(student), mlp_modules(teacher)
+    for layer in track(range(len(students)), "least-squares refit", console=console,
+                       transient=True):
+        source = student if sequential else teacher
+        xx, yx, yy = _layer_moments(source, layer, students[layer], teachers[layer], batches)
+        damp = ridge * xx.diagonal().mean().clamp_min(1e-12)
+        gram = xx + damp * torch.eye(xx.shape[0], dtype=xx.dtype)
+        weight = torch.linalg.solve(gram, yx.T).T  # W = Y Xᵀ (X Xᵀ + λI)⁻¹
+        # ||Y - W X||² = yy - 2 tr(W (Y Xᵀ)ᵀ) + tr(W X Xᵀ Wᵀ), without keeping X or Y.
+        error = yy - 2 * (weight * yx).sum() + (weight @ xx * weight).sum()
+        residuals.append(float(error.clamp_min(0) / max(yy, 1e-12)))
+        down = students[layer].down_proj
+        down.weight.copy_(weight.to(down.weight.dtype).to(down.weight.device))
+    return residuals
+
+
+def distill(
+    student: PreTrainedModel,
+    teacher: PreTrainedModel,
+    batches: Sequence[Batch],
+    *,
+    steps: int,
+    lr: float = 5e-5,
+) -> list[float]:
+    """A short KL(teacher ‖ student) distillation on retain text; returns the loss per step."""
+    if steps <= 0:
+        return []
+    student.train()
+    optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
+    losses = []
+    cycle = itertools.cycle(batches)
+    for _ in track(range(steps), "distilling from the base", console=console, transient=True):
+        batch = next(cycle).to(student.device)
+        real = batch.attention_mask.bool()
+        with torch.no_grad():
+            target = teacher(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+            target_logp = target.logits[real].float().log_softmax(-1)
+        logits = student(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        loss = torch.nn.functional.kl_div(
+            logits[real].float().log_softmax(-1), target_logp, log_target=True,
+            reduction="batchmean",
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    student.eval()
+    return losses
