@@ -45,7 +45,9 @@ class Level:
     def __post_init__(self) -> None:
         if (self.concurrency is None) == (self.rate is None):
             raise ValueError("a level has either a concurrency or a rate")
-        if (self.concurrency or 1) < 1 or (self.rate or 1.0) <= 0:
+        if (self.concurrency is not None and self.concurrency < 1) or (
+            self.rate is not None and self.rate <= 0
+        ):
             raise ValueError("concurrency and rate must be positive")
 
     @property
