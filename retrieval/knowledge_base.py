@@ -159,6 +159,8 @@ class KnowledgeBase:
             with self._lock:
                 existing = self._store.existing([d.id for d in latest])
             plans, counts = self._plan(latest, existing)
+            if not plans:
+                return [(d.id, counts[d.id]) for d in valid]
             with self._lock:
                 added, vectors, removed = self._store.write(plans)
                 self._index.delete(np.array(removed, np.int64))

@@ -14,7 +14,7 @@ class HashingEncoder:
 
     name = "hashing-test-encoder"
 
-    def __init__(self, dim: int = 64, max_tokens: int = 256) -> None:
+    def __init__(self, dim: int = 384, max_tokens: int = 256) -> None:
         self.dim, self.max_tokens = dim, max_tokens
         self.encoded = 0  # texts encoded so far: tests check what was (not) re-embedded
 
