@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from cogcore.errors import CogcoreError
-from pruning import base_cli
+from pruning import base_cli, prune_cli
 from retrieval import kb_cli
 from service.loadtest import cli as loadtest_cli
 
@@ -23,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(base_cli.app, name="base")
+app.add_typer(prune_cli.app, name="prune")
 app.command("generate")(base_cli.generate)
 app.command("loadtest")(loadtest_cli.loadtest)
 app.add_typer(kb_cli.app, name="kb")

@@ -130,10 +130,11 @@ class CalibrationSets:
 
 
 def general_paragraphs(count: int) -> list[str]:
-    """`count` paragraphs of the general text, every other one so the rest stays unseen."""
+    """`count` paragraphs from the end of the general text, far from the perplexity windows."""
     from pruning.evaluation.data import general_text
 
-    return general_text().split("\n\n")[::2][:count]
+    # The perplexity suite scores the start of the same text: calibrate on the other end.
+    return general_text().split("\n\n")[::-1][:count]
 
 
 def calibration_examples(tokenizer: PreTrainedTokenizerBase, count: int) -> dict[str, list]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from cogcore.errors import CogcoreError
 from pruning.attribution import collect_neuron_stats
 from pruning.calibration import CalibrationSets
 from pruning.compact import compact_mlp, count_params, intermediate_size, keep_top
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 METHODS = ("contrastive", "random", "magnitude", "wanda", "kfac", "kfac+contrastive")
 
 
-class PruneConfigError(ValueError):
+class PruneConfigError(CogcoreError, ValueError):
     """A pruning configuration that cannot run."""
 
 

@@ -1,0 +1,136 @@
+"""`cogcore prune ...` and `cogcore prune sweep`: build a cognitive core, or compare methods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from cogcore.errors import CogcoreError
+from cogcore.paths import artifacts_dir, default_base_dir, default_core_dir
+
+console = Console(stderr=True)
+app = typer.Typer(help="Prune fact-memorizing MLP neurons into a compact cognitive core.")
+EVAL_CHOICES = ("full", "quick", "none")
+
+
+class PruneCliError(CogcoreError):
+    """Bad command-line arguments for pruning."""
+
+
+def _width(base: Path, width: int | None, sparsity: float | None) -> int | None:
+    from transformers import AutoConfig
+
+    from pruning.checkpoint import validate_checkpoint
+
+    validate_checkpoint(base)
+    full = int(AutoConfig.from_pretrained(base, local_files_only=True).intermediate_size)
+    if width is not None and sparsity is not None:
+        raise PruneCliError("give --width or --sparsity, not both")
+    if sparsity is not None:
+        if not 0.0 <= sparsity < 1.0:
+            raise PruneCliError(f"--sparsity {sparsity} is outside [0, 1)")
+        return max(1, round(full * (1.0 - sparsity)))
+    return width
+
+
+def _settings(base: Path, device: str, count: int, evaluation: str):  # noqa: ANN202
+    from pruning.evaluation.suites import FULL, QUICK
+    from pruning.runs import RunSettings, pick_device
+
+    if evaluation not in EVAL_CHOICES:
+        raise PruneCliError(f"--eval must be one of {EVAL_CHOICES}")
+    sizes = {"full": FULL, "quick": QUICK, "none": None}[evaluation]
+    return RunSettings(base, pick_device(device), count, sizes)
+
+
+def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
+    from pruning.kfac import KfacConfig
+    from pruning.pipeline import PruneConfig
+    from pruning.scoring import ContrastiveConfig
+
+    contrastive = ContrastiveConfig(
+        attribution=options["attribution"], combine=options["combine"],
+        retain_reduce=options["retain_reduce"],
+    )
+    return PruneConfig(
+        method=method, width=width, seed=options["seed"], refit=options["refit"],
+        heal_steps=options["heal_steps"], contrastive=contrastive,
+        kfac=KfacConfig(kept_mass=options["kfac_mass"]),
+    )
+
+
+@app.callback(invoke_without_command=True)
+def prune_command(
+    ctx: typer.Context,
+    base: Path = typer.Option(None, help="Base checkpoint [default: the imported base]"),
+    method: str = typer.Option("contrastive", help="contrastive, random, magnitude, wanda, "
+                               "kfac or kfac+contrastive"),
+    width: int = typer.Option(None, help="Neurons kept in every MLP"),
+    sparsity: float = typer.Option(None, help="Fraction of every MLP's neurons removed"),
+    heal_steps: int = typer.Option(0, min=0, help="Distillation steps after the refit"),
+    refit: bool = typer.Option(True, help="Least-squares refit of the kept down_proj"),
+    attribution: str = typer.Option("grad_x_act", help="grad_x_act or activation"),
+    combine: str = typer.Option("ratio", help="ratio or difference (fact vs retain)"),
+    retain_reduce: str = typer.Option("mean", help="mean or max over the retain sets"),
+    kfac_mass: float = typer.Option(0.8, help="Curvature mass the K-FAC edit keeps"),
+    calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
+    evaluation: str = typer.Option("full", "--eval", help="full, quick or none"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    seed: int = typer.Option(0, help="Seed of the random control"),
+    out: Path = typer.Option(None, help="Core checkpoint directory [default: artifacts/core/…]"),
+) -> None:
+    """Prune the base into a core checkpoint with core_report.json/md beside it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pruning.runs import prune_job
+
+    base = base or default_base_dir()
+    cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
+                  heal_steps=heal_steps, attribution=attribution, combine=combine,
+                  retain_reduce=retain_reduce, kfac_mass=kfac_mass)
+    target = out or default_core_dir()
+    report = prune_job(_settings(base, device, calibration, evaluation), cfg, target)
+    params = report["params"]
+    console.print(f"core: {params['core'] / 1e6:.1f}M parameters ({params['ratio']:.0%} of base)")
+    typer.echo(str(target))
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise PruneCliError(f"not a comma-separated list of numbers: {text!r}") from exc
+
+
+@app.command("sweep")
+def sweep_command(
+    base: Path = typer.Option(None, help="Base checkpoint [default: the imported base]"),
+    methods: str = typer.Option("contrastive,random,magnitude,wanda,kfac+contrastive",
+                                help="Comma-separated methods that cut neurons"),
+    sparsities: str = typer.Option("0.35,0.5", help="Comma-separated fractions removed"),
+    kfac_masses: str = typer.Option("0.9,0.7", help="Kept masses of edit-only kfac runs"),
+    heal_steps: int = typer.Option(0, min=0, help="Distillation steps after each refit"),
+    calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
+    evaluation: str = typer.Option("full", "--eval", help="full or quick"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    out: Path = typer.Option(None, help="Output directory [default: artifacts/sweep]"),
+) -> None:
+    """Methods x sizes (controls included): sweep.json/md and a recall-vs-reading plot."""
+    from pruning.runs import sweep_job
+
+    base = base or default_base_dir()
+    defaults = {"seed": 0, "refit": True, "heal_steps": heal_steps, "attribution": "grad_x_act",
+                "combine": "ratio", "retain_reduce": "mean", "kfac_mass": 0.8}
+    runs = []
+    for sparsity in _floats(sparsities):
+        width = _width(base, None, sparsity)
+        for method in [m.strip() for m in methods.split(",") if m.strip()]:
+            runs.append((f"s={sparsity:g}", _config(method, width, **defaults)))
+    for mass in _floats(kfac_masses):
+        runs.append((f"mass={mass:g}", _config("kfac", None, **{**defaults, "kfac_mass": mass})))
+    settings = _settings(base, device, calibration, evaluation)
+    target = out or artifacts_dir() / "sweep"
+    sweep_job(settings, runs, target)
+    typer.echo(str(target))

@@ -1,0 +1,51 @@
+"""`cogcore prune` and `cogcore prune sweep` end to end on a tiny checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM
+
+from tests.conftest import run_cogcore
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny models lose to thread contention on 2 cores
+
+
+def test_prune_writes_checkpoint_and_report(tiny_qwen2_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "core"
+    result = run_cogcore(
+        "prune", "--base", str(tiny_qwen2_dir), "--method", "contrastive", "--sparsity", "0.25",
+        "--calibration", "3", "--eval", "quick", "--device", "cpu", "--out", str(out),
+        env=ONE_THREAD,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "core_report.json").read_text())
+    assert report["width"] == 96
+    assert report["params"]["core"] < report["params"]["base"]
+    assert set(report["base_figures"]) == set(report["core_figures"])
+    assert "counterfactual >= base" in report["done_when"]
+    assert "| held-out closed-book |" in (out / "core_report.md").read_text()
+    assert AutoModelForCausalLM.from_pretrained(out).config.intermediate_size == 96
+
+
+def test_sweep_writes_table_and_plot(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    result = run_cogcore(
+        "prune", "sweep", "--base", str(tiny_llama_dir), "--methods", "random,magnitude",
+        "--sparsities", "0.5", "--kfac-masses", "0.5", "--calibration", "2", "--eval", "quick",
+        "--device", "cpu", "--out", str(tmp_path), env=ONE_THREAD,
+    )
+    assert result.returncode == 0, result.stderr
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert [run["name"] for run in sweep["runs"]] == [
+        "random s=0.5", "magnitude s=0.5", "kfac mass=0.5"
+    ]
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+    assert "random s=0.5" in (tmp_path / "sweep.md").read_text()
+
+
+def test_bad_arguments_are_one_line(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    result = run_cogcore("prune", "--base", str(tiny_llama_dir), "--width", "64",
+                         "--sparsity", "0.5", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: give --width or --sparsity, not both"
