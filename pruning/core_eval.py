@@ -65,7 +65,8 @@ def evaluate(
     batch_size: int = 32,
 ) -> dict[str, Any]:
     """Every suite plus generation throughput at batch 1 and 32."""
-    with progress_tracker(label) as track:
+    # The suites build their tensors with torch factories: make those land on the model's device.
+    with progress_tracker(label) as track, torch.device(model.device):
         suites = run_suites(HFEvalModel(model, tokenizer, batch_size), sizes, track)
     suites["throughput"] = {
         f"batch_{b}": tokens_per_second(model, tokenizer, b) for b in (1, 32)

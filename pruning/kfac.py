@@ -60,8 +60,10 @@ def kfac_factors(
             outputs[name] = output
         return record
 
-    factors = {n: [torch.zeros(m.in_features, m.in_features, dtype=torch.float64),
-                   torch.zeros(m.out_features, m.out_features, dtype=torch.float64)]
+    # The factors stay on the model's device: their products and eigendecompositions are the cost.
+    zeros = {"dtype": torch.float64, "device": model.device}
+    factors = {n: [torch.zeros(m.in_features, m.in_features, **zeros),
+                   torch.zeros(m.out_features, m.out_features, **zeros)]
                for n, m in targets.items()}
     handles = [m.register_forward_hook(hook(n)) for n, m in targets.items()]
     flags = [p.requires_grad for p in model.parameters()]
@@ -79,8 +81,8 @@ def kfac_factors(
                 for name, (a_sum, g_sum) in factors.items():
                     a = inputs[name][real].double()
                     g = outputs[name].grad[real].double()
-                    a_sum += (a.T @ a).cpu()
-                    g_sum += (g.T @ g).cpu()
+                    a_sum += a.T @ a
+                    g_sum += g.T @ g
     finally:
         for handle in handles:
             handle.remove()
@@ -99,9 +101,9 @@ def curvature_edit(
     order = curvature.flatten().argsort(descending=True)
     mass = curvature.flatten()[order].cumsum(0)
     count = int(torch.searchsorted(mass, kept_mass * mass[-1]).item()) + 1
-    keep = torch.zeros(curvature.numel(), dtype=torch.bool)
+    keep = torch.zeros(curvature.numel(), dtype=torch.bool, device=curvature.device)
     keep[order[:count]] = True
-    coefficients = u_g.T @ weight.double().cpu() @ u_a
+    coefficients = u_g.T @ weight.double() @ u_a
     rebuilt = u_g @ (coefficients * keep.view_as(curvature)) @ u_a.T
     return rebuilt.to(weight.dtype), count / curvature.numel()
 

@@ -12,7 +12,7 @@ from cogcore.paths import artifacts_dir, default_base_dir, default_core_dir
 
 console = Console(stderr=True)
 app = typer.Typer(help="Prune fact-memorizing MLP neurons into a compact cognitive core.")
-EVAL_CHOICES = ("full", "quick", "none")
+EVAL_CHOICES = ("full", "medium", "quick", "none")
 
 
 class PruneCliError(CogcoreError):
@@ -36,12 +36,14 @@ def _width(base: Path, width: int | None, sparsity: float | None) -> int | None:
 
 
 def _settings(base: Path, device: str, count: int, evaluation: str):  # noqa: ANN202
-    from pruning.evaluation.suites import FULL, QUICK
+    from pruning.evaluation.suites import FULL, QUICK, Sizes
     from pruning.runs import RunSettings, pick_device
 
     if evaluation not in EVAL_CHOICES:
         raise PruneCliError(f"--eval must be one of {EVAL_CHOICES}")
-    sizes = {"full": FULL, "quick": QUICK, "none": None}[evaluation]
+    # medium: enough items to separate methods, small enough for a sweep of many runs.
+    medium = Sizes(calibration=100, heldout=200, reading=120, reasoning=40, perplexity_windows=4)
+    sizes = {"full": FULL, "medium": medium, "quick": QUICK, "none": None}[evaluation]
     return RunSettings(base, pick_device(device), count, sizes)
 
 
@@ -76,7 +78,7 @@ def prune_command(
     retain_reduce: str = typer.Option("mean", help="mean or max over the retain sets"),
     kfac_mass: float = typer.Option(0.8, help="Curvature mass the K-FAC edit keeps"),
     calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
-    evaluation: str = typer.Option("full", "--eval", help="full, quick or none"),
+    evaluation: str = typer.Option("full", "--eval", help="full, medium, quick or none"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
     seed: int = typer.Option(0, help="Seed of the random control"),
     out: Path = typer.Option(None, help="Core checkpoint directory [default: artifacts/core/…]"),
@@ -113,7 +115,7 @@ def sweep_command(
     kfac_masses: str = typer.Option("0.9,0.7", help="Kept masses of edit-only kfac runs"),
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after each refit"),
     calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
-    evaluation: str = typer.Option("full", "--eval", help="full or quick"),
+    evaluation: str = typer.Option("full", "--eval", help="full, medium or quick"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
     out: Path = typer.Option(None, help="Output directory [default: artifacts/sweep]"),
 ) -> None:
