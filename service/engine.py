@@ -151,11 +151,14 @@ class Engine:
             seq.cancelled = True
             self._wake.set()
 
-    async def generate(
+    def generate(
         self, prompt_ids: list[int], params: SamplingParams, timeout_s: float | None = None
     ) -> AsyncIterator[Delta]:
-        """Stream the deltas of one request; cancelled when the caller stops reading."""
-        seq = self.submit(prompt_ids, params)
+        """Queue one request now (so a full queue fails before any response starts) and
+        return its deltas; the request is cancelled when the caller stops reading."""
+        return self._stream(self.submit(prompt_ids, params), timeout_s)
+
+    async def _stream(self, seq: Sequence, timeout_s: float | None) -> AsyncIterator[Delta]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
             while True:
@@ -208,9 +211,10 @@ class Engine:
         for seq in seqs:
             if self.observer:
                 self.observer.admitted(started - seq.arrival, len(seq.prompt_ids))
+        # Rows join first, so that a failing forward pass fails them with the rest.
+        self._running.extend(seqs)
         state, logits = batch.prefill(self.model, [s.prompt_ids for s in seqs], self.pad_id)
         self._state = state if self._state is None else batch.merge(self._state, state)
-        self._running.extend(seqs)
         self._advance(seqs, logits)
 
     def _decode(self) -> None:

@@ -1,0 +1,261 @@
+"""The FastAPI app: lifespan (load, drain), middleware (ids, logs, size limit), thin routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.auth import require_api_key
+from service.engine import Engine
+from service.errors import NotReady, PayloadTooLarge, error_response, install_error_handlers
+from service.errors import service_error_body as error_body
+from service.logs import configure_logging, request_id
+from service.metrics import Metrics
+from service.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from service.serving import Serving
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from retrieval.embedder import Embedder
+
+log = logging.getLogger("cogcore.service")
+T = TypeVar("T")
+
+
+@dataclass
+class Resources:
+    """What the lifespan loads: the language model, its tokenizer, the embedder."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    embedder: Embedder | None
+
+
+def load_resources(settings: Settings) -> Resources:
+    """Load the checkpoint with plain transformers (CUDA+bf16 when allowed), and the embedder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    cuda = settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available())
+    tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        settings.model_dir, local_files_only=True,
+        dtype=torch.bfloat16 if cuda else torch.float32,
+    ).to("cuda" if cuda else "cpu").eval()
+    embedder = None
+    if settings.load_embedder:
+        from retrieval.embedder import Embedder
+
+        embedder = Embedder(settings.embedder_dir, device="cuda" if cuda else "cpu")
+    return Resources(model, tokenizer, embedder)
+
+
+Loader = Callable[[Settings], Resources]
+
+
+def create_app(settings: Settings | None = None, loader: Loader = load_resources) -> FastAPI:
+    """Build the app; the model loads in the background so /health answers at once."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(title="Cognitive Core", lifespan=_lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.loader = loader
+    app.state.serving = None
+    app.state.load_error = None
+    app.state.metrics = Metrics(settings.model_name)
+    install_error_handlers(app)
+    app.middleware("http")(_request_context)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(_ops_router())
+    app.include_router(_v1_router())
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    loading = asyncio.create_task(_load(app))
+    yield
+    loading.cancel()
+    serving: Serving | None = app.state.serving
+    if serving is not None:
+        settings: Settings = app.state.settings
+        drained = await serving.engine.drain(settings.drain_timeout_s)
+        log.info("drained" if drained else "drain timeout: dropping the remaining requests")
+        await asyncio.to_thread(serving.engine.stop)
+
+
+async def _load(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    started = time.monotonic()
+    try:
+        res = await asyncio.to_thread(app.state.loader, settings)
+    except Exception as exc:  # readiness reports it; the process stays up for inspection
+        log.exception("loading failed")
+        app.state.load_error = f"loading failed: {exc}"
+        return
+    metrics: Metrics = app.state.metrics
+    engine = Engine(res.model, res.tokenizer, max_batch_size=settings.max_batch_size,
+                    max_waiting=settings.max_waiting, retry_after_s=settings.retry_after_s,
+                    observer=metrics)
+    metrics.track(lambda: engine.num_running, lambda: engine.num_waiting)
+    engine.start()
+    context = settings.max_context or int(res.model.config.max_position_embeddings)
+    app.state.serving = Serving(
+        engine=engine, tokenizer=res.tokenizer, model_name=settings.model_name,
+        max_context=context, default_max_tokens=settings.default_max_tokens,
+        timeout_s=settings.request_timeout_s, embedder=res.embedder)
+    log.info(f"ready: {settings.model_name} in {time.monotonic() - started:.1f}s")
+
+
+def get_serving(request: Request) -> Serving:
+    """The serving layer, or 503 while loading."""
+    serving: Serving | None = request.app.state.serving
+    if serving is None:
+        raise NotReady(request.app.state.load_error or "the model is still loading")
+    return serving
+
+
+ServingDep = Annotated[Serving, Depends(get_serving)]
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready")
+    async def ready(request: Request) -> dict[str, str]:
+        get_serving(request)
+        return {"status": "ready"}
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        registry = request.app.state.metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _v1_router() -> APIRouter:
+    router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+
+    @router.get("/models")
+    async def models(serving: ServingDep) -> Any:
+        return serving.models()
+
+    @router.post("/chat/completions")
+    async def chat(body: ChatCompletionRequest, request: Request,
+                   serving: ServingDep) -> Any:
+        if body.stream:
+            return _sse_response(serving.chat_stream(body))
+        return await _unless_disconnected(request, serving.chat(body))
+
+    @router.post("/completions")
+    async def completions(body: CompletionRequest, request: Request,
+                          serving: ServingDep) -> Any:
+        if body.stream:
+            return _sse_response(serving.completion_stream(body))
+        return await _unless_disconnected(request, serving.completion(body))
+
+    @router.post("/embeddings")
+    async def embeddings(body: EmbeddingRequest, serving: ServingDep) -> Any:
+        return await serving.embeddings(body)
+
+    return router
+
+
+def _sse_response(lines: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(lines, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | Response:
+    """Run `work`, cancelling it (and so its engine row) as soon as the client goes away."""
+    task = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.1)
+
+    watcher = asyncio.ensure_future(watch())
+    await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return Response(status_code=499)  # nobody reads it; nginx's "client closed request"
+    watcher.cancel()
+    return task.result()
+
+
+async def _request_context(request: Request, call_next: Callable) -> Response:
+    """Give each request an id (echoed in `x-request-id`) and log one JSON line for it."""
+    rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+    token = request_id.set(rid[:64])
+    started = time.monotonic()
+    try:
+        response = await call_next(request)
+        response.headers["x-request-id"] = rid[:64]
+        log.info("request", extra={
+            "method": request.method, "path": request.url.path, "status": response.status_code,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            "client": request.client.host if request.client else None})
+        return response
+    finally:
+        request_id.reset(token)
+
+
+class BodyLimit:
+    """ASGI middleware: a body over `max_bytes` is a 413, declared or streamed."""
+
+    def __init__(self, app: Callable, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """Check the declared length, then count the bytes as they arrive."""
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                return await self._refuse(scope, receive, send)
+            return await self.app(scope, receive, send)
+        # No declared length (chunked): read up to the limit first, then replay the body.
+        body, more = b"", True
+        while more and len(body) <= self.max_bytes:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if len(body) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict, receive: Callable, send: Callable) -> None:
+        exc = PayloadTooLarge(f"request body over {self.max_bytes} bytes")
+        response: JSONResponse = error_response(exc.status, error_body(exc))
+        await response(scope, receive, send)

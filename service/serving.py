@@ -1,0 +1,257 @@
+"""The serving layer: OpenAI requests in, engine calls, OpenAI responses and SSE chunks out.
+
+It knows the protocol types but not HTTP; the routes only hand it parsed requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from service.engine import Delta, Engine
+from service.errors import (
+    ContextLengthExceeded,
+    InvalidRequest,
+    ModelNotFound,
+    ServiceError,
+    UnsupportedParameter,
+    service_error_body,
+)
+from service.protocol import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    DeltaMessage,
+    EmbeddingData,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ErrorResponse,
+    ModelCard,
+    ModelList,
+    SamplingFields,
+    Usage,
+    new_id,
+    now,
+)
+from service.sampling import SamplingParams
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from transformers import PreTrainedTokenizerBase
+
+    from retrieval.embedder import Embedder
+
+# (parameter, value accepted) for OpenAI fields this service takes only at their default.
+DEFAULT_ONLY: dict[str, Callable[[object], bool]] = {
+    "n": lambda v: v == 1,
+    "logprobs": lambda v: not v,
+    "top_logprobs": lambda v: v is None,
+    "tools": lambda v: not v,
+    "tool_choice": lambda v: v in (None, "none"),
+    "response_format": lambda v: v is None or v.get("type") == "text",
+    "presence_penalty": lambda v: v == 0,
+    "frequency_penalty": lambda v: v == 0,
+    "logit_bias": lambda v: not v,
+    "echo": lambda v: not v,
+    "suffix": lambda v: v is None,
+    "best_of": lambda v: v in (None, 1),
+}
+
+
+@dataclass
+class Serving:
+    """Turns OpenAI requests into engine requests for one served model."""
+
+    engine: Engine
+    tokenizer: PreTrainedTokenizerBase
+    model_name: str
+    max_context: int
+    default_max_tokens: int
+    timeout_s: float
+    embedder: Embedder | None = None
+
+    def models(self) -> ModelList:
+        """The served language model and, when loaded, the embedder."""
+        names = [self.model_name] + ([self.embedder.name] if self.embedder else [])
+        return ModelList(data=[ModelCard(id=name, created=now()) for name in names])
+
+    def chat_prompt(self, req: ChatCompletionRequest) -> tuple[list[int], SamplingParams]:
+        """Validate a chat request; its prompt ids (chat template) and sampling."""
+        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                    for m in req.messages]
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        ids = ids if isinstance(ids, list) else list(ids["input_ids"])
+        return ids, self._params(req, len(ids), req.max_completion_tokens or req.max_tokens)
+
+    def completion_prompt(self, req: CompletionRequest) -> tuple[list[int], SamplingParams]:
+        """Validate a text completion request; its prompt ids and sampling."""
+        prompt = req.prompt
+        if isinstance(prompt, list) and prompt and isinstance(prompt[0], int):
+            ids = [int(i) for i in prompt]
+            if max(ids) >= len(self.tokenizer) or min(ids) < 0:
+                raise InvalidRequest("prompt holds token ids outside the vocabulary", "prompt")
+        else:
+            if isinstance(prompt, list) and len(prompt) != 1:
+                raise UnsupportedParameter("only one prompt per request is supported", "prompt")
+            text = prompt if isinstance(prompt, str) else prompt[0]
+            ids = list(self.tokenizer(text)["input_ids"])
+        if not ids:
+            raise InvalidRequest("prompt is empty", "prompt")
+        return ids, self._params(req, len(ids), req.max_tokens)
+
+    def _params(self, req: SamplingFields, prompt_tokens: int, max_tokens: int | None
+                ) -> SamplingParams:
+        self._check(req)
+        room = self.max_context - prompt_tokens
+        if max_tokens is None:
+            max_tokens = min(self.default_max_tokens, room)
+        if room < 1 or max_tokens > room:
+            raise ContextLengthExceeded(
+                f"this model's maximum context length is {self.max_context} tokens; the prompt "
+                f"has {prompt_tokens} and max_tokens asks for {max_tokens}", "max_tokens")
+        return SamplingParams(max_tokens=max_tokens, temperature=req.temperature,
+                              top_p=req.top_p, seed=req.seed, stop=tuple(req.stop_list()))
+
+    def _check(self, req: SamplingFields) -> None:
+        if req.model != self.model_name:
+            raise ModelNotFound(f"model {req.model!r} is not served here; use "
+                                f"{self.model_name!r}", "model")
+        for name, accepted in DEFAULT_ONLY.items():
+            if name in req.model_fields_set and not accepted(getattr(req, name, None)):
+                raise UnsupportedParameter(f"parameter {name!r} is not supported", name)
+
+    async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
+        """A whole chat completion."""
+        ids, params = self.chat_prompt(req)
+        text, last = await _collect(self.engine.generate(ids, params, self.timeout_s))
+        return ChatCompletionResponse(
+            id=new_id("chatcmpl"), created=now(), model=self.model_name, usage=_usage(last),
+            choices=[ChatChoice(message=AssistantMessage(content=text),
+                                finish_reason=last.finish_reason)])
+
+    async def completion(self, req: CompletionRequest) -> CompletionResponse:
+        """A whole text completion."""
+        ids, params = self.completion_prompt(req)
+        text, last = await _collect(self.engine.generate(ids, params, self.timeout_s))
+        return CompletionResponse(
+            id=new_id("cmpl"), created=now(), model=self.model_name, usage=_usage(last),
+            choices=[CompletionChoice(text=text, finish_reason=last.finish_reason)])
+
+    def chat_stream(self, req: ChatCompletionRequest) -> AsyncIterator[str]:
+        """Queue a chat request now; its SSE lines (role, deltas, usage, [DONE])."""
+        ids, params = self.chat_prompt(req)
+        deltas = self.engine.generate(ids, params, self.timeout_s)
+        rid, created = new_id("chatcmpl"), now()
+
+        def chunk(delta: DeltaMessage, reason: str | None = None) -> ChatCompletionChunk:
+            return ChatCompletionChunk(id=rid, created=created, model=self.model_name,
+                                       choices=[ChatChunkChoice(delta=delta,
+                                                                finish_reason=reason)])
+
+        def usage(last: Delta) -> ChatCompletionChunk:
+            return ChatCompletionChunk(id=rid, created=created, model=self.model_name,
+                                       choices=[], usage=_usage(last))
+
+        first = chunk(DeltaMessage(role="assistant", content=""))
+        return _sse(deltas, first, lambda d: chunk(DeltaMessage(content=d.text or None)
+                                                   if d.text else DeltaMessage(),
+                                                   d.finish_reason),
+                    usage if _include_usage(req) else None)
+
+    def completion_stream(self, req: CompletionRequest) -> AsyncIterator[str]:
+        """Queue a text completion now; its SSE lines (deltas, usage, [DONE])."""
+        ids, params = self.completion_prompt(req)
+        deltas = self.engine.generate(ids, params, self.timeout_s)
+        rid, created = new_id("cmpl"), now()
+
+        def chunk(d: Delta) -> CompletionResponse:
+            return CompletionResponse(id=rid, created=created, model=self.model_name,
+                                      choices=[CompletionChoice(text=d.text,
+                                                                finish_reason=d.finish_reason)])
+
+        def usage(last: Delta) -> CompletionResponse:
+            return CompletionResponse(id=rid, created=created, model=self.model_name,
+                                      choices=[], usage=_usage(last))
+
+        return _sse(deltas, None, chunk, usage if _include_usage(req) else None)
+
+    async def embeddings(self, req: EmbeddingRequest) -> EmbeddingResponse:
+        """Embed the inputs with the retrieval embedder (off the event loop)."""
+        if self.embedder is None or req.model != self.embedder.name:
+            loaded = repr(self.embedder.name) if self.embedder else "none is loaded"
+            raise ModelNotFound(f"embedding model {req.model!r} is not served here ({loaded})",
+                                "model")
+        if req.dimensions is not None and req.dimensions != self.embedder.dim:
+            raise UnsupportedParameter(f"dimensions must be {self.embedder.dim}", "dimensions")
+        texts = [req.input] if isinstance(req.input, str) else req.input
+        if not texts:
+            raise InvalidRequest("input is empty", "input")
+        vectors = await asyncio.to_thread(self.embedder.encode, texts)
+        tokens = sum(self.embedder.count_tokens(t) for t in texts)
+        return EmbeddingResponse(
+            model=self.embedder.name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
+            data=[EmbeddingData(index=i, embedding=_encode_vector(v, req.encoding_format))
+                  for i, v in enumerate(vectors)])
+
+
+def _include_usage(req: SamplingFields) -> bool:
+    return bool(req.stream_options and req.stream_options.include_usage)
+
+
+def _usage(last: Delta) -> Usage:
+    return Usage(prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens,
+                 total_tokens=last.prompt_tokens + last.completion_tokens)
+
+
+def _encode_vector(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+    return vector.tolist()
+
+
+async def _collect(deltas: AsyncIterator[Delta]) -> tuple[str, Delta]:
+    parts, last = [], None
+    async for delta in deltas:
+        parts.append(delta.text)
+        last = delta
+    assert last is not None  # the engine always ends a request with a finishing delta
+    return "".join(parts), last
+
+
+def _event(model: BaseModel) -> str:
+    return f"data: {model.model_dump_json(exclude_none=False)}\n\n"
+
+
+async def _sse(
+    deltas: AsyncIterator[Delta],
+    first: BaseModel | None,
+    chunk: Callable[[Delta], BaseModel],
+    usage: Callable[[Delta], BaseModel] | None,
+) -> AsyncIterator[str]:
+    """Server-sent events; an error after the stream started becomes an error event."""
+    try:
+        if first is not None:
+            yield _event(first)
+        last = None
+        async for delta in deltas:
+            last = delta
+            if delta.text or delta.finish_reason:
+                yield _event(chunk(delta))
+        if usage is not None and last is not None:
+            yield _event(usage(last))
+    except ServiceError as exc:
+        yield _event(ErrorResponse(error=service_error_body(exc)))
+    finally:
+        await deltas.aclose()  # type: ignore[attr-defined]
+    yield "data: [DONE]\n\n"
