@@ -1,0 +1,92 @@
+"""Small parts: fusion, index files, the FAISS index, file sources, the question set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.errors import IndexFileError, InvalidEncodingError, InvalidSourceError
+from retrieval.faiss_index import FaissIndex
+from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.index_file import read_checked, write_atomic
+from retrieval.questions import question_set
+from retrieval.sources import expand, read_documents
+
+
+def test_rrf_rewards_agreement_between_rankings() -> None:
+    fused = reciprocal_rank_fusion([[(1, 0.9), (2, 0.8)], [(3, 9.0), (2, 5.0)]], k=2)
+    assert [i for i, _ in fused] == [2, 1], "second in both beats first in one; ties keep order"
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 62)
+
+
+def test_index_files_refuse_anything_but_a_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.index"
+    write_atomic(path, {"a": 1}, b"payload" * 100)
+    assert read_checked(path) == ({"a": 1, "payload_bytes": 700, "payload_sha256":
+                                   read_checked(path)[0]["payload_sha256"]}, b"payload" * 100)
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + b"X")
+    with pytest.raises(IndexFileError, match="checksum"):
+        read_checked(path)
+    path.write_bytes(data[:-10])
+    with pytest.raises(IndexFileError, match="truncated"):
+        read_checked(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.index"], "no temporary file is left"
+
+
+def test_hnsw_tombstones_survive_a_save_and_compact_when_they_pile_up(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((400, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = FaissIndex(16, "hnsw")
+    index.add(np.arange(400), vectors)
+    index.delete(np.array([0, 1, 999]))
+    index.save(tmp_path / "i", {})
+    loaded, _ = FaissIndex.load(tmp_path / "i", 16)
+    assert loaded.count() == 398 and 0 not in loaded.ids()
+    assert loaded.search(vectors[:1], 1)[0][0][0] != 0
+    loaded.delete(np.arange(2, 150))
+    assert loaded.count() == 250 and len(loaded.ids()) == 250
+    assert loaded.search(vectors[200:201], 1)[0][0][0] == 200
+
+
+def test_sources_read_text_files_and_json_lines(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# Title\nBody.")
+    (tmp_path / "b.jsonl").write_text(
+        json.dumps({"id": "x", "text": "X.", "metadata": {"k": 1}}) + "\n\n"
+        + json.dumps({"id": "y", "text": "Y."}) + "\n")
+    (tmp_path / "skip.bin").write_bytes(b"\0")
+    files = expand([tmp_path])
+    docs = [d for f in files for d in read_documents(f)]
+    assert [d.id for d in docs] == [str(tmp_path / "a.md"), "x", "y"]
+    assert docs[1].metadata == {"k": 1} and docs[0].text == b"# Title\nBody."
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [(b"not json\n", InvalidSourceError), (b'["no", "object"]\n', InvalidSourceError),
+     (b'{"id": "x", "text": "caf\xe9"}\n', InvalidEncodingError)],
+)
+def test_sources_refuse_malformed_json_lines(tmp_path: Path, content: bytes,
+                                             error: type[Exception]) -> None:
+    (tmp_path / "bad.jsonl").write_bytes(content)
+    with pytest.raises(error, match="bad.jsonl:1"):
+        list(read_documents(tmp_path / "bad.jsonl"))
+
+
+def test_question_set_is_split_by_entity_and_asked_three_ways() -> None:
+    questions = question_set()
+    by_entity: dict[str, set[str]] = {}
+    for q in questions:
+        by_entity.setdefault(q.entity_id, set()).add(q.split)
+    assert all(len(splits) == 1 for splits in by_entity.values())
+    share = sum(q.split == "test" for q in questions) / len(questions)
+    assert 0.6 < share < 0.8
+    assert {q.phrasing for q in questions} == {"question", "completion", "keywords"}
+    france = [q.text for q in questions if q.entity_id == "country:france"
+              and q.relation == "capital"]
+    assert france == ["What is the capital of France?", "The capital of France is what?",
+                      "France (country) capital"]
