@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
+from cogcore.cli import app as cli_app
 from service.loadtest import metrics
 from service.loadtest.client import (
     LoadTestError,
@@ -120,3 +122,9 @@ def test_non_loopback_url_is_refused_unless_allowed(url: str) -> None:
 def test_non_http_url_is_refused() -> None:
     with pytest.raises(LoadTestError, match="not an http"):
         require_loopback("ftp://127.0.0.1/x", allow_remote=True)
+
+
+def test_cli_refuses_a_remote_url_before_sending_anything() -> None:
+    result = CliRunner().invoke(cli_app, ["loadtest", "--url", "http://192.0.2.1:8000"])
+    assert isinstance(result.exception, LoadTestError)
+    assert "--allow-remote" in str(result.exception)
