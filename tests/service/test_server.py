@@ -1,0 +1,179 @@
+"""End to end: a real `cogcore serve` on loopback, driven by the official openai client."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import OpenAI
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Server:
+    """A running `cogcore serve` subprocess."""
+
+    process: subprocess.Popen
+    url: str
+    model: str
+
+    def running(self) -> float:
+        """The cogcore:num_requests_running gauge, read from /metrics."""
+        text = httpx.get(f"{self.url}/metrics").text
+        match = re.search(r"^cogcore:num_requests_running\{[^}]*\} (\S+)$", text, re.M)
+        assert match, text
+        return float(match.group(1))
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model_dir: Path, env: dict[str, str], timeout_s: float = 600) -> Server:
+    """Start `cogcore serve` and wait until /ready answers 200."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("cogcore")
+    process = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port), "--model", str(model_dir)], cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COGCORE_TORCH_THREADS": "2", **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "cogcore serve exited during startup"
+        try:
+            if httpx.get(f"{url}/ready").status_code == 200:
+                return Server(process, url, model_dir.resolve().name)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("cogcore serve never became ready")
+
+
+def stop_server(server: Server) -> None:
+    """Terminate the server and wait for it."""
+    if server.process.poll() is None:
+        server.process.terminate()
+        server.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def real_server(default_base_dir: Path) -> Iterator[Server]:
+    """One real server on the default model (with the embedder) for the module."""
+    server = start_server(default_base_dir, {"COGCORE_API_KEYS": "test-key"})
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def client(real_server: Server) -> OpenAI:
+    """The official client pointed at the real server."""
+    return OpenAI(base_url=f"{real_server.url}/v1", api_key="test-key", max_retries=0)
+
+
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.mark.real_model
+def test_chat_streamed_equals_not_streamed(client: OpenAI, real_server: Server) -> None:
+    """Greedy chat: the streamed text equals the whole text, and usage arrives in the stream."""
+    whole = client.chat.completions.create(model=real_server.model, messages=QUESTION,
+                                           max_tokens=12, temperature=0)
+    stream = client.chat.completions.create(model=real_server.model, messages=QUESTION,
+                                            max_tokens=12, temperature=0, stream=True,
+                                            stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert whole.choices[0].message.content and text == whole.choices[0].message.content
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert "Paris" in text
+
+
+@pytest.mark.real_model
+def test_completion_streamed_equals_not_streamed(client: OpenAI, real_server: Server) -> None:
+    """Greedy text completion, streamed and not, with a stop string."""
+    kwargs = {"model": real_server.model, "prompt": "One, two, three,", "max_tokens": 10,
+              "temperature": 0, "stop": ["six"]}
+    whole = client.completions.create(**kwargs)
+    streamed = "".join(c.choices[0].text for c in client.completions.create(**kwargs,
+                                                                              stream=True))
+    assert streamed == whole.choices[0].text and "six" not in streamed
+
+
+@pytest.mark.real_model
+def test_models_and_embeddings(client: OpenAI, real_server: Server) -> None:
+    """/v1/models lists the model and embedder; embeddings are unit vectors of 384."""
+    ids = [m.id for m in client.models.list().data]
+    assert ids == [real_server.model, "all-MiniLM-L6-v2"]
+    result = client.embeddings.create(model="all-MiniLM-L6-v2", input=["Paris", "Lima"])
+    assert [len(d.embedding) for d in result.data] == [384, 384]
+    assert abs(sum(x * x for x in result.data[0].embedding) - 1.0) < 1e-3
+
+
+@pytest.mark.real_model
+def test_wrong_key_is_refused(real_server: Server) -> None:
+    """The openai client surfaces our 401 envelope."""
+    from openai import AuthenticationError
+
+    bad = OpenAI(base_url=f"{real_server.url}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(AuthenticationError) as info:
+        bad.models.list()
+    assert info.value.body["code"] == "invalid_api_key"
+
+
+@pytest.mark.real_model
+def test_disconnect_frees_the_row(real_server: Server) -> None:
+    """A streaming client that goes away is dropped: the running count returns to zero."""
+    body = {"model": real_server.model, "prompt": "Once upon a time", "max_tokens": 400,
+            "stream": True}
+    headers = {"Authorization": "Bearer test-key"}
+    with httpx.stream("POST", f"{real_server.url}/v1/completions", json=body,
+                      headers=headers, timeout=60) as response:
+        next(response.iter_lines())
+        assert real_server.running() == 1
+    deadline = time.monotonic() + 10
+    while real_server.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert real_server.running() == 0
+
+
+def test_sigterm_drains_running_requests(tiny_llama_dir: Path) -> None:
+    """On SIGTERM a running request still completes, then the process exits."""
+    server = start_server(tiny_llama_dir, {"COGCORE_LOAD_EMBEDDER": "false",
+                                           "COGCORE_DRAIN_TIMEOUT_S": "30"})
+    result: dict[str, httpx.Response] = {}
+    body = {"model": server.model, "prompt": "a", "max_tokens": 140, "temperature": 0}
+
+    def call() -> None:
+        result["r"] = httpx.post(f"{server.url}/v1/completions", json=body, timeout=60)
+
+    worker = threading.Thread(target=call)
+    try:
+        worker.start()
+        while not server.running():
+            time.sleep(0.005)
+        server.process.send_signal(signal.SIGTERM)
+        worker.join(timeout=60)
+        # uvicorn re-raises the captured SIGTERM once shut down, as a well-behaved process.
+        assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        stop_server(server)
+    assert result["r"].status_code == 200
+    assert result["r"].json()["usage"]["completion_tokens"] > 0
