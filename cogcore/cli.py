@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from cogcore.errors import CogcoreError
-from pruning import base_cli, prune_cli
+from pruning import base_cli, eval_cli, prune_cli
 from retrieval import kb_cli
 from service import cli as service_cli
 from service.loadtest import cli as loadtest_cli
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(base_cli.app, name="base")
 app.add_typer(prune_cli.app, name="prune")
 app.command("generate")(base_cli.generate)
+app.command("eval")(eval_cli.evaluate)
 app.command("serve")(service_cli.serve)
 app.command("loadtest")(loadtest_cli.loadtest)
 app.add_typer(kb_cli.app, name="kb")

@@ -8,7 +8,8 @@ Stable API (the pruning methods import it; names and meanings do not change):
   "heldout": 0.6})`, so all facts of one entity fall on the same side.
 - `reading_items(kind, split)`: `QAItem`s with evidence in the shared reader prompt
   (`cogcore.prompts.reader_prompt`). `kind` is "open_book" (the closed-book questions of the
-  split, with the entity's document and a distractor document as evidence), "counterfactual"
+  split, with two passages as evidence: three sentences about the entity, one of which answers,
+  and two about another entity of the same kind, one of the same relation), "counterfactual"
   (the evidence states a plausible wrong answer: another entity's value of the same relation;
   `item.memorized` is the true fact) or "fictional" (invented entities, pure reading).
 - `reasoning_items(task, split, count)`: `ChoiceItem`s of one task of `REASONING_TASKS`.
@@ -38,6 +39,7 @@ from pruning.evaluation.reasoning_tasks import TASKS, generate_task
 SPLITS = {"calibration": 0.4, "heldout": 0.6}
 READING_KINDS = ("open_book", "counterfactual", "fictional")
 REASONING_TASKS = tuple(TASKS)
+EXCERPT_EXTRA = 2  # sentences of the entity beside the one that answers
 
 
 def _hash(text: str) -> int:
@@ -93,15 +95,34 @@ def closed_book_items(split: str) -> tuple[QAItem, ...]:
 
 
 def _distractor(entity: Entity, pool: tuple[Entity, ...], avoid: set[str]) -> Entity:
-    """Another entity of the same kind, chosen by hash, whose document is distracting evidence."""
+    """Another entity of the same kind, chosen by hash, whose excerpt is distracting evidence."""
     same = [e for e in pool if e.kind == entity.kind and e.id not in avoid | {entity.id}]
     return same[_hash(f"distractor:{entity.id}") % len(same)]
 
 
-def _evidence(entity: Entity, document: str, pool: tuple[Entity, ...], avoid: set[str]) -> list:
-    """The entity's document and a distractor's, in an order fixed by hash."""
-    passages = [document, _distractor(entity, pool, avoid).document()]
-    return passages if _hash(f"order:{entity.id}") % 2 == 0 else passages[::-1]
+def _excerpt(entity: Entity, relation: str, statement: str | None = None) -> str:
+    """The entity's sentence of `relation` (or `statement` instead) and two more of its facts.
+
+    Short excerpts rather than whole documents keep the reading suites within the time budget.
+    """
+    keep = next((f for f in entity.facts if f.relation.name == relation), entity.facts[0])
+    others = sorted(
+        (f for f in entity.facts if f != keep), key=lambda f: _hash(f"excerpt:{_fact_id(f)}")
+    )[:EXCERPT_EXTRA]
+    return " ".join(
+        (statement or f.statement) if f == keep else f.statement
+        for f in entity.facts
+        if f == keep or f in others
+    )
+
+
+def _evidence(fact: Fact, entity: Entity, pool: tuple[Entity, ...], statement: str | None,
+              avoid: set[str]) -> list[str]:
+    """The entity's excerpt and a distractor's (same relation), in an order fixed by hash."""
+    distractor = _distractor(entity, pool, avoid)
+    passages = [_excerpt(entity, fact.relation.name, statement),
+                _excerpt(distractor, fact.relation.name)]
+    return passages if _hash(f"order:{_fact_id(fact)}") % 2 == 0 else passages[::-1]
 
 
 @cache
@@ -135,11 +156,10 @@ def _counterfactual(fact: Fact) -> tuple[Fact, str]:
 def _reading_item(kind: str, entity: Entity, fact: Fact, pool: tuple[Entity, ...]) -> QAItem:
     if kind == "counterfactual":
         wrong, source_id = _counterfactual(fact)
-        document = " ".join(wrong.statement if f is fact else f.statement for f in entity.facts)
-        passages = _evidence(entity, document, pool, avoid={source_id})
+        passages = _evidence(fact, entity, pool, wrong.statement, avoid={source_id})
         expected, memorized = wrong, fact
     else:
-        passages = _evidence(entity, entity.document(), pool, avoid=set())
+        passages = _evidence(fact, entity, pool, None, avoid=set())
         expected, memorized = fact, None
     return QAItem(
         id=f"{kind}/{_fact_id(fact)}",

@@ -3,7 +3,7 @@
 Each generator takes a seeded random source and the slot the correct option must occupy, and
 returns (question, options). Correct answers cycle through the slots, so a model that prefers one
 position (or a constant model that ties everywhere) scores exactly the chance level. Every prompt
-starts with three solved examples of the same task (few-shot, fixed per task).
+starts with two solved examples of the same task (few-shot, fixed per task).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pruning.evaluation.items import ChoiceItem
 
 NONSENSE = ("wug", "dax", "blick", "fep", "zorp", "mib", "glon", "trab", "vosk", "plim", "drub",
             "snerk", "tove", "kiki", "lorp", "quam")
-SHOTS = 3
+SHOTS = 2
 Generator = Callable[[random.Random, int], tuple[str, tuple[str, ...]]]
 
 

@@ -1,0 +1,133 @@
+"""The suites: run fixed item sets through an `EvalModel` and turn its outputs into figures."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pruning.evaluation.data import (
+    REASONING_TASKS,
+    closed_book_items,
+    general_text,
+    reading_items,
+    reasoning_items,
+)
+from pruning.evaluation.generation import OnBatch
+from pruning.evaluation.items import ChoiceItem, QAItem
+from pruning.evaluation.lm import EvalModel
+from pruning.evaluation.reasoning_tasks import chance
+from pruning.evaluation.scoring import choose
+
+# The tasks on which the default base model scores at least 15 points above chance, measured
+# by the full `cogcore eval` on the base (the command and its figures: docs/eval-base.md).
+HEADLINE_TASKS = ("number_comparison", "list_operation", "letter_continuation", "number_pattern")
+CLOSED_BOOK_TOKENS = 16  # the statement prefix is given: the answer is a few tokens
+READER_TOKENS = 32  # "According to the context," then one sentence
+EXAMPLES = 5
+PERPLEXITY_SOURCE = "Python language reference prose (standard library pydoc_data.topics)"
+
+Tracker = Callable[[str, int], OnBatch]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many items each suite takes from the front of its fixed order."""
+
+    calibration: int
+    heldout: int
+    reading: int  # each of open_book, counterfactual, fictional
+    reasoning: int  # per task
+    perplexity_windows: int  # 512-token windows
+
+
+FULL = Sizes(calibration=300, heldout=400, reading=300, reasoning=100, perplexity_windows=16)
+QUICK = Sizes(calibration=30, heldout=50, reading=30, reasoning=20, perplexity_windows=2)
+
+
+def _ratio(hits: int, n: int) -> float:
+    return hits / n if n else 0.0
+
+
+def _example(item: QAItem, reply: str) -> dict:
+    question = item.prompt.messages[-1]["content"].rsplit("\n", 1)[-1]
+    return {"question": question, "expected": item.answer,
+            "reply": item.prompt.assistant_prefix + reply, "correct": item.expected.accepts(reply)}
+
+
+def answer_figures(items: Sequence[QAItem], replies: Sequence[str]) -> dict:
+    """Accuracy overall and per relation: a reply is right when it contains the answer."""
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for item, reply in zip(items, replies, strict=True):
+        per[item.relation][0] += item.expected.accepts(reply)
+        per[item.relation][1] += 1
+    hits = sum(h for h, _ in per.values())
+    return {
+        "accuracy": _ratio(hits, len(items)),
+        "n": len(items),
+        "per_relation": {
+            r: {"accuracy": _ratio(h, n), "n": n} for r, (h, n) in sorted(per.items())
+        },
+        "examples": [_example(i, r) for i, r in zip(items[:EXAMPLES], replies, strict=False)],
+    }
+
+
+def counterfactual_figures(items: Sequence[QAItem], replies: Sequence[str]) -> dict:
+    """Faithfulness (follows the evidence) and memory override (gives the true fact instead)."""
+    figures = answer_figures(items, replies)
+    override = sum(
+        bool(i.memorized and i.memorized.accepts(r)) for i, r in zip(items, replies, strict=True)
+    )
+    figures["faithfulness"] = figures.pop("accuracy")
+    figures["memory_override"] = _ratio(override, len(items))
+    return figures
+
+
+def reasoning_figures(items: Sequence[ChoiceItem], logliks: Sequence[Sequence[float]]) -> dict:
+    """Per-task accuracy beside chance, and the headline mean over `HEADLINE_TASKS`."""
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for item, scores in zip(items, logliks, strict=True):
+        per[item.task][0] += choose(scores) == item.label
+        per[item.task][1] += 1
+    tasks = {
+        t: {"accuracy": _ratio(h, n), "chance": chance(t), "n": n} for t, (h, n) in per.items()
+    }
+    headline = [tasks[t] for t in HEADLINE_TASKS if t in tasks]
+    return {
+        "accuracy": sum(t["accuracy"] for t in headline) / len(headline) if headline else 0.0,
+        "n": sum(t["n"] for t in headline),
+        "headline_tasks": [t for t in HEADLINE_TASKS if t in tasks],
+        "tasks": tasks,
+    }
+
+
+def _generate(lm: EvalModel, items: Sequence[QAItem], tokens: int, track: Tracker,
+              label: str) -> list[str]:
+    return lm.generate([i.prompt for i in items], tokens, track(label, len(items)))
+
+
+def run_suites(lm: EvalModel, sizes: Sizes, track: Tracker) -> dict:
+    """Every suite on `lm`; `track(label, total)` gives the progress callback of each step."""
+    suites: dict[str, dict] = {"closed_book": {}}
+    for split in ("calibration", "heldout"):
+        items = closed_book_items(split)[: getattr(sizes, split)]
+        replies = _generate(lm, items, CLOSED_BOOK_TOKENS, track, f"closed_book {split}")
+        suites["closed_book"][split] = answer_figures(items, replies)
+    for kind in ("open_book", "counterfactual", "fictional"):
+        items = reading_items(kind, "heldout")[: sizes.reading]
+        replies = _generate(lm, items, READER_TOKENS, track, kind)
+        figures = counterfactual_figures if kind == "counterfactual" else answer_figures
+        suites[kind] = figures(items, replies)
+    choice_items = [
+        item
+        for task in REASONING_TASKS
+        for item in reasoning_items(task, "heldout", sizes.reasoning)
+    ]
+    questions = [(item.context, item.choices) for item in choice_items]
+    logliks = lm.choice_logliks(questions, track("reasoning", len(questions)))
+    suites["reasoning"] = reasoning_figures(choice_items, logliks)
+    value, tokens = lm.perplexity(
+        general_text(), sizes.perplexity_windows, track("perplexity", sizes.perplexity_windows)
+    )
+    suites["perplexity"] = {"value": value, "tokens": tokens, "source": PERPLEXITY_SOURCE}
+    return suites
