@@ -49,9 +49,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(kind: str, model: Path, port: int) -> subprocess.Popen:
+def start(kind: str, model: Path, port: int, threads: int) -> subprocess.Popen:
     """Start one server kind ('cogcore', 'transformers', 'transformers-cb')."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads),
+           "COGCORE_TORCH_THREADS": str(threads),
            "COGCORE_LOAD_EMBEDDER": "false", "COGCORE_MAX_BATCH_SIZE": "32",
            "COGCORE_LOG_LEVEL": "WARNING"}
     bin_dir = Path(sys.executable).parent
@@ -129,12 +130,12 @@ def pct(values: list[float], q: float) -> float:
     return 1000 * statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def bench(kind: str, model: Path, levels: list[int], max_tokens: int, rounds: int
-          ) -> dict[int, Run]:
+def bench(kind: str, model: Path, levels: list[int], max_tokens: int, rounds: int,
+          threads: int) -> dict[int, Run]:
     """Start `kind`, warm it up, run every load level, stop it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = start(kind, model, port)
+    process = start(kind, model, port, threads)
     try:
         wait_ready(url, process)
         name = model.resolve().name if kind == "cogcore" else str(model)
@@ -163,13 +164,15 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="requests per client")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per server")
     parser.add_argument("--servers", default="cogcore,transformers,transformers-cb")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     results = {}
     for kind in args.servers.split(","):
         try:
-            results[kind] = bench(kind, args.model, levels, args.max_tokens, args.rounds)
+            results[kind] = bench(kind, args.model, levels, args.max_tokens, args.rounds,
+                                  args.threads)
         except (RuntimeError, httpx.HTTPError) as exc:
             print(f"{kind}: failed: {exc}", flush=True)
     tps = {k: {c: r.tokens / r.wall_s for c, r in v.items()} for k, v in results.items()}
