@@ -18,7 +18,7 @@ from pruning.evaluation.cost import (
 from pruning.evaluation.data import closed_book_items
 from pruning.evaluation.generation import OnBatch
 from pruning.evaluation.lm import HFEvalModel
-from pruning.evaluation.suites import FULL, QUICK, run_suites
+from pruning.evaluation.suites import FULL, QUICK, Sizes, run_suites
 
 SPEED_TOKENS = {"full": 32, "quick": 8}
 
@@ -31,7 +31,12 @@ def _progress(console: Console) -> Progress:
 
 
 def evaluate_checkpoint(
-    directory: Path, *, quick: bool = False, batch_size: int = 32, console: Console | None = None
+    directory: Path,
+    *,
+    quick: bool = False,
+    batch_size: int = 32,
+    sizes: Sizes | None = None,
+    console: Console | None = None,
 ) -> dict:
     """Every suite and cost figure of the checkpoint in `directory`, as eval.json holds them."""
     import torch
@@ -42,7 +47,7 @@ def evaluate_checkpoint(
     torch.manual_seed(0)
     model, tokenizer = load_causal_lm(directory)
     lm = HFEvalModel(model, tokenizer, batch_size=batch_size)
-    sizes = QUICK if quick else FULL
+    sizes = sizes or (QUICK if quick else FULL)
     with _progress(console or Console(stderr=True)) as progress:
 
         def track(label: str, total: int) -> OnBatch:
