@@ -85,3 +85,8 @@ def test_quick_eval_on_the_default_base(default_base_dir: Path, tmp_path: Path) 
     # The reader prompt is what makes the base model read: far above its closed-book recall.
     assert result["suites"]["open_book"]["accuracy"] > 0.6
     assert result["suites"]["fictional"]["accuracy"] > 0.6
+
+
+def test_evaluation_is_deterministic(tiny_results: list[dict], tiny_llama_dir: Path) -> None:
+    again = evaluate_checkpoint(tiny_llama_dir, sizes=TINY, batch_size=4)
+    assert again["suites"] == tiny_results[0]["suites"]
