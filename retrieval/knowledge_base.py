@@ -251,6 +251,13 @@ class KnowledgeBase:
         return [[Hit(i, rows[i].document_id, rows[i].text, score, rows[i].metadata)
                  for i, score in result if i in rows] for result in ranked]
 
+    def unknown_terms(self, text: str) -> list[str]:
+        """Terms of `text` that no stored chunk contains: a sign the store cannot answer it."""
+        check_text(text, self.settings.max_query_bytes, what="query")
+        with self._lock:
+            self._sync()
+            return self._sparse().unknown_terms(text)
+
     def _sparse(self) -> BM25Index:
         if self._bm25 is None:
             self._bm25 = BM25Index(*self._store.chunk_texts())

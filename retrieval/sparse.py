@@ -44,3 +44,8 @@ class BM25Index:
             top = np.argsort(-scores, kind="stable")[:k]
             results.append([(int(self.ids[i]), float(scores[i])) for i in top if scores[i] > 0])
         return results
+
+    def unknown_terms(self, text: str) -> list[str]:
+        """Terms of `text` (tokenized as for search, stopwords dropped) that no chunk contains."""
+        vocab = self._retriever.vocab_dict if len(self.ids) else {}
+        return [t for t in dict.fromkeys(_tokenize([text])[0]) if t not in vocab]

@@ -16,12 +16,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import require_api_key
+from service.documents import DocumentService, documents_router
 from service.engine import Engine
 from service.errors import NotReady, PayloadTooLarge, error_response, install_error_handlers
 from service.errors import service_error_body as error_body
+from service.grounding import Grounding, GroundingSettings
 from service.logs import configure_logging, request_id
 from service.metrics import Metrics
 from service.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from service.routing.router import Router
 from service.serving import Serving
 from service.settings import Settings
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from retrieval.embedder import Embedder
+    from retrieval.knowledge_base import KnowledgeBase
 
 log = logging.getLogger("cogcore.service")
 T = TypeVar("T")
@@ -36,11 +40,13 @@ T = TypeVar("T")
 
 @dataclass
 class Resources:
-    """What the lifespan loads: the language model, its tokenizer, the embedder."""
+    """What the lifespan loads: the language model, its tokenizer, the embedder, the store."""
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     embedder: Embedder | None
+    kb: KnowledgeBase | None = None
+    grounding: Grounding | None = None
 
 
 def load_resources(settings: Settings) -> Resources:
@@ -61,7 +67,26 @@ def load_resources(settings: Settings) -> Resources:
         from retrieval.embedder import Embedder
 
         embedder = Embedder(settings.embedder_dir, device="cuda" if cuda else "cpu")
-    return Resources(model, tokenizer, embedder)
+    kb = grounding = None
+    if settings.load_kb and embedder is not None:
+        kb, grounding = load_grounding(settings, embedder)
+    return Resources(model, tokenizer, embedder, kb, grounding)
+
+
+def load_grounding(settings: Settings, embedder: Embedder) -> tuple[KnowledgeBase, Grounding]:
+    """Open the knowledge base and fit the router: the facts half of the service."""
+    from retrieval.knowledge_base import KBSettings, KnowledgeBase
+
+    kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder, readonly=settings.kb_readonly,
+                            settings=KBSettings(max_text_bytes=settings.max_document_bytes))
+    router = Router(embedder, threshold=settings.route_threshold,
+                    retrieval_threshold=settings.route_retrieval_threshold)
+    grounding = Grounding(kb, router, GroundingSettings(
+        k=settings.retrieval_k, mode=settings.retrieval_mode,
+        min_score=settings.abstain_min_score,
+        max_unknown_names=settings.abstain_max_unknown_names,
+        abstain_message=settings.abstain_message))
+    return kb, grounding
 
 
 Loader = Callable[[Settings], Resources]
@@ -75,6 +100,8 @@ def create_app(settings: Settings | None = None, loader: Loader = load_resources
     app.state.settings = settings
     app.state.loader = loader
     app.state.serving = None
+    app.state.documents = None
+    app.state.kb = None
     app.state.load_error = None
     app.state.metrics = Metrics(settings.model_name)
     install_error_handlers(app)
@@ -82,6 +109,7 @@ def create_app(settings: Settings | None = None, loader: Loader = load_resources
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(_ops_router())
     app.include_router(_v1_router())
+    app.include_router(documents_router())
     return app
 
 
@@ -96,6 +124,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         drained = await serving.engine.drain(settings.drain_timeout_s)
         log.info("drained" if drained else "drain timeout: dropping the remaining requests")
         await asyncio.to_thread(serving.engine.stop)
+    if getattr(app.state, "kb", None) is not None:
+        await asyncio.to_thread(app.state.kb.close)  # saves the index, releases the lock
 
 
 async def _load(app: FastAPI) -> None:
@@ -117,7 +147,10 @@ async def _load(app: FastAPI) -> None:
     app.state.serving = Serving(
         engine=engine, tokenizer=res.tokenizer, model_name=settings.model_name,
         max_context=context, default_max_tokens=settings.default_max_tokens,
-        timeout_s=settings.request_timeout_s, embedder=res.embedder)
+        timeout_s=settings.request_timeout_s, embedder=res.embedder,
+        grounding=res.grounding, metrics=metrics)
+    app.state.kb = res.kb
+    app.state.documents = DocumentService(res.kb) if res.kb is not None else None
     log.info(f"ready: {settings.model_name} in {time.monotonic() - started:.1f}s")
 
 
@@ -163,14 +196,14 @@ def _v1_router() -> APIRouter:
     async def chat(body: ChatCompletionRequest, request: Request,
                    serving: ServingDep) -> Any:
         if body.stream:
-            return _sse_response(serving.chat_stream(body))
+            return _sse_response(await serving.chat_stream(body))
         return await _unless_disconnected(request, serving.chat(body))
 
     @router.post("/completions")
     async def completions(body: CompletionRequest, request: Request,
                           serving: ServingDep) -> Any:
         if body.stream:
-            return _sse_response(serving.completion_stream(body))
+            return _sse_response(await serving.completion_stream(body))
         return await _unless_disconnected(request, serving.completion(body))
 
     @router.post("/embeddings")

@@ -6,7 +6,7 @@ import hmac
 
 from fastapi import Request
 
-from service.errors import AuthenticationFailed
+from service.errors import AuthenticationFailed, PermissionDenied
 
 
 def key_matches(given: str, keys: list[str]) -> bool:
@@ -29,3 +29,16 @@ async def require_api_key(request: Request) -> None:
     keys = [*settings.api_keys, *settings.admin_keys]
     if keys and not key_matches(bearer_token(request), keys):
         raise AuthenticationFailed("a valid API key is required (Authorization: Bearer ...)")
+
+
+async def require_admin_key(request: Request) -> None:
+    """When keys are configured, a write needs an admin key: a read key gets 403."""
+    settings = request.app.state.settings
+    if not settings.api_keys and not settings.admin_keys:
+        return
+    token = bearer_token(request)
+    if key_matches(token, settings.admin_keys):
+        return
+    if key_matches(token, settings.api_keys):
+        raise PermissionDenied("this key may read but not write: an admin key is required")
+    raise AuthenticationFailed("a valid admin key is required (Authorization: Bearer ...)")

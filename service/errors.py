@@ -14,6 +14,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cogcore.errors import CogcoreError
+from retrieval.errors import (
+    DocumentNotFoundError,
+    InvalidSearchError,
+    ReadOnlyError,
+    RetrievalError,
+    TextTooLargeError,
+    WriterLockedError,
+)
 from service.protocol import ErrorBody, ErrorResponse
 
 log = logging.getLogger("cogcore.service")
@@ -70,6 +78,14 @@ class AuthenticationFailed(ServiceError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class PermissionDenied(ServiceError):
+    """A valid key without the right to do this (a read key on a write route)."""
+
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
 
 
 class PayloadTooLarge(ServiceError):
@@ -136,6 +152,20 @@ def _validation_body(exc: RequestValidationError) -> ErrorBody:
                      code="invalid_request")
 
 
+def retrieval_status(exc: RetrievalError) -> tuple[int, str]:
+    """The HTTP status and error code of a knowledge-base failure."""
+    if isinstance(exc, DocumentNotFoundError):
+        return 404, "document_not_found"
+    if isinstance(exc, TextTooLargeError):
+        return 413, "document_too_large"
+    if exc.client_error:
+        return 400, "invalid_document" if not isinstance(exc, InvalidSearchError) else (
+            "invalid_search")
+    if isinstance(exc, ReadOnlyError | WriterLockedError):
+        return 409, "knowledge_base_read_only"
+    return 503, "knowledge_base_unavailable"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every failure to the OpenAI envelope: domain, validation, routing, unexpected."""
 
@@ -151,6 +181,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = ErrorBody(message=str(exc.detail), type="invalid_request_error", code=None)
         return error_response(exc.status_code, body, dict(exc.headers or {}))
+
+    @app.exception_handler(RetrievalError)
+    async def _retrieval(_: Request, exc: RetrievalError) -> JSONResponse:
+        status, code = retrieval_status(exc)
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        return error_response(status, ErrorBody(message=str(exc), type=kind, code=code))
 
     @app.exception_handler(CogcoreError)
     async def _domain(_: Request, exc: CogcoreError) -> JSONResponse:

@@ -36,6 +36,12 @@ class Metrics:
                              labels, registry=self.registry)
         self.waiting = Gauge("cogcore:num_requests_waiting", "Requests waiting for admission.",
                              labels, registry=self.registry)
+        self.routes = Counter("cogcore:route_requests", "Requests by route (facts, reasoning).",
+                              [*labels, "route"], registry=self.registry)
+        self.abstentions = Counter("cogcore:abstentions", "Facts requests answered with the "
+                                   "abstention reply.", labels, registry=self.registry)
+        self.retrieval = histogram("retrieval_latency_seconds",
+                                   "Routing and retrieval time of one request.")
 
     def track(self, running: Callable[[], float], waiting: Callable[[], float]) -> None:
         """Read the running and waiting counts from the engine at scrape time."""
@@ -59,3 +65,10 @@ class Metrics:
         """A request finished (stop or length)."""
         self.e2e.labels(self.model_name).observe(e2e_s)
         self.requests.labels(self.model_name, finish_reason).inc()
+
+    def grounded(self, route: str, abstained: bool, latency_s: float) -> None:
+        """A request was routed (and, for facts, retrieved for)."""
+        self.routes.labels(self.model_name, route).inc()
+        if abstained:
+            self.abstentions.labels(self.model_name).inc()
+        self.retrieval.labels(self.model_name).observe(latency_s)

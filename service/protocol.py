@@ -78,6 +78,9 @@ class SamplingFields(StrictModel):
     frequency_penalty: float = 0.0
     logit_bias: dict[str, float] | None = None
     user: str | None = None
+    # Extension: route to the knowledge base ("always"), to the core alone ("never"), or let
+    # the router decide ("auto"). The official client sends it through `extra_body`.
+    retrieval: Literal["auto", "always", "never"] = "auto"
 
     def stop_list(self) -> list[str]:
         """Stop strings as a list (empty strings dropped)."""
@@ -152,6 +155,24 @@ class ChatChoice(BaseModel):
     logprobs: None = None
 
 
+class Source(BaseModel):
+    """One passage of evidence an answer was read from."""
+
+    id: str  # the document id: what a citation points to
+    chunk_id: int
+    text: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class GroundingInfo(BaseModel):
+    """Extension field `cogcore` of a completion: how it was answered, and from what."""
+
+    route: Literal["facts", "reasoning"]
+    sources: list[Source]
+    abstained: bool = False
+
+
 class ChatCompletionResponse(BaseModel):
     """A non-streamed chat completion."""
 
@@ -161,6 +182,7 @@ class ChatCompletionResponse(BaseModel):
     model: str
     choices: list[ChatChoice]
     usage: Usage
+    cogcore: GroundingInfo | None = None
 
 
 class DeltaMessage(BaseModel):
@@ -188,6 +210,7 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
+    cogcore: GroundingInfo | None = None  # on the first chunk only
 
 
 class CompletionChoice(BaseModel):
@@ -208,6 +231,7 @@ class CompletionResponse(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: Usage | None = None
+    cogcore: GroundingInfo | None = None  # when streamed, on the first chunk only
 
 
 class ModelCard(BaseModel):
@@ -241,3 +265,86 @@ class EmbeddingResponse(BaseModel):
     data: list[EmbeddingData]
     model: str
     usage: Usage
+
+
+class DocumentIn(StrictModel):
+    """One document to upsert: the same id replaces, the same content is a no-op."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpsertRequest(StrictModel):
+    """POST /v1/documents."""
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=1000)
+
+
+class UpsertedDocument(BaseModel):
+    """One upserted document and the number of chunks it was split into."""
+
+    id: str
+    chunks: int
+
+
+class UpsertResponse(BaseModel):
+    """POST /v1/documents: every document is durable and searchable when this is sent."""
+
+    object: Literal["list"] = "list"
+    data: list[UpsertedDocument]
+
+
+class DocumentOut(BaseModel):
+    """GET /v1/documents/{id}."""
+
+    object: Literal["document"] = "document"
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    chunks: int
+
+
+class DocumentPage(BaseModel):
+    """GET /v1/documents: one page, in id order."""
+
+    object: Literal["list"] = "list"
+    data: list[DocumentOut]
+    offset: int
+    limit: int
+    total: int
+
+
+class DeletedDocument(BaseModel):
+    """DELETE /v1/documents/{id}."""
+
+    object: Literal["document.deleted"] = "document.deleted"
+    id: str
+    deleted: bool = True
+    chunks: int
+
+
+class SearchRequest(StrictModel):
+    """POST /v1/search; `filter` maps a metadata key to a value or to a list of values."""
+
+    query: str
+    k: int = Field(5, ge=1, le=100)
+    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    filter: dict[str, Any] | None = None
+
+
+class SearchHit(BaseModel):
+    """One passage found by POST /v1/search."""
+
+    id: int  # the chunk id
+    document_id: str
+    text: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    """POST /v1/search."""
+
+    object: Literal["list"] = "list"
+    data: list[SearchHit]

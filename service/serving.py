@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from service.errors import (
     UnsupportedParameter,
     service_error_body,
 )
+from service.grounding import Grounded, Grounding
 from service.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -37,9 +39,11 @@ from service.protocol import (
     EmbeddingRequest,
     EmbeddingResponse,
     ErrorResponse,
+    GroundingInfo,
     ModelCard,
     ModelList,
     SamplingFields,
+    Source,
     Usage,
     new_id,
     now,
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from retrieval.embedder import Embedder
+    from service.metrics import Metrics
 
 # (parameter, value accepted) for OpenAI fields this service takes only at their default.
 DEFAULT_ONLY: dict[str, Callable[[object], bool]] = {
@@ -80,19 +85,44 @@ class Serving:
     default_max_tokens: int
     timeout_s: float
     embedder: Embedder | None = None
+    grounding: Grounding | None = None
+    metrics: Metrics | None = None
 
     def models(self) -> ModelList:
         """The served language model and, when loaded, the embedder."""
         names = [self.model_name] + ([self.embedder.name] if self.embedder else [])
         return ModelList(data=[ModelCard(id=name, created=now()) for name in names])
 
-    def chat_prompt(self, req: ChatCompletionRequest) -> tuple[list[int], SamplingParams]:
+    def chat_prompt(self, req: ChatCompletionRequest, grounded: Grounded | None = None
+                    ) -> tuple[list[int], SamplingParams]:
         """Validate a chat request; its prompt ids (chat template) and sampling."""
-        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                    for m in req.messages]
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-        ids = ids if isinstance(ids, list) else list(ids["input_ids"])
+        if grounded is not None and grounded.prompt is not None:
+            ids = self._reader_ids(grounded)
+        else:
+            messages = [{"role": "system" if m.role == "developer" else m.role,
+                         "content": m.text()} for m in req.messages]
+            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+            ids = ids if isinstance(ids, list) else list(ids["input_ids"])
         return ids, self._params(req, len(ids), req.max_completion_tokens or req.max_tokens)
+
+    def _reader_ids(self, grounded: Grounded) -> list[int]:
+        assert grounded.prompt is not None
+        text = grounded.prompt.render(self.tokenizer)
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def ground(self, req: SamplingFields, query: str | None) -> Grounded:
+        """Route the request and gather its evidence (retrieval runs off the event loop)."""
+        if self.grounding is None or query is None or req.retrieval == "never":
+            if req.retrieval == "always":
+                raise InvalidRequest("no knowledge base is loaded, or the prompt is not text",
+                                     "retrieval")
+            return Grounded("reasoning", [])
+        started = time.monotonic()
+        grounded = await asyncio.to_thread(self.grounding.ground, query, req.retrieval)
+        if self.metrics is not None:
+            self.metrics.grounded(grounded.route, grounded.abstained,
+                                  time.monotonic() - started)
+        return grounded
 
     def completion_prompt(self, req: CompletionRequest) -> tuple[list[int], SamplingParams]:
         """Validate a text completion request; its prompt ids and sampling."""
@@ -131,27 +161,52 @@ class Serving:
             if name in req.model_fields_set and not accepted(getattr(req, name, None)):
                 raise UnsupportedParameter(f"parameter {name!r} is not supported", name)
 
+    def _answer(self, grounded: Grounded, ids: list[int], params: SamplingParams
+                ) -> AsyncIterator[Delta]:
+        """The engine's deltas, the reader prompt's prefix first; or the abstention reply."""
+        if grounded.abstained:
+            return _abstention(self.grounding.settings.abstain_message if self.grounding else "")
+        prefix = grounded.prompt.assistant_prefix if grounded.prompt else ""
+        return _prefixed(prefix, self.engine.generate(ids, params, self.timeout_s))
+
+    async def _prepare_chat(self, req: ChatCompletionRequest
+                            ) -> tuple[Grounded, AsyncIterator[Delta]]:
+        grounded = await self.ground(req, _last_user_text(req))
+        ids, params = self.chat_prompt(req, grounded)
+        return grounded, self._answer(grounded, ids, params)
+
+    async def _prepare_completion(self, req: CompletionRequest
+                                  ) -> tuple[Grounded, AsyncIterator[Delta]]:
+        query = req.prompt if isinstance(req.prompt, str) else None
+        grounded = await self.ground(req, query)
+        ids, params = self.completion_prompt(req)
+        if grounded.prompt is not None:
+            ids = self._reader_ids(grounded)
+            params = self._params(req, len(ids), req.max_tokens)
+        return grounded, self._answer(grounded, ids, params)
+
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
         """A whole chat completion."""
-        ids, params = self.chat_prompt(req)
-        text, last = await _collect(self.engine.generate(ids, params, self.timeout_s))
+        grounded, deltas = await self._prepare_chat(req)
+        text, last = await _collect(deltas)
         return ChatCompletionResponse(
             id=new_id("chatcmpl"), created=now(), model=self.model_name, usage=_usage(last),
             choices=[ChatChoice(message=AssistantMessage(content=text),
-                                finish_reason=last.finish_reason)])
+                                finish_reason=last.finish_reason)],
+            cogcore=_info(grounded))
 
     async def completion(self, req: CompletionRequest) -> CompletionResponse:
         """A whole text completion."""
-        ids, params = self.completion_prompt(req)
-        text, last = await _collect(self.engine.generate(ids, params, self.timeout_s))
+        grounded, deltas = await self._prepare_completion(req)
+        text, last = await _collect(deltas)
         return CompletionResponse(
             id=new_id("cmpl"), created=now(), model=self.model_name, usage=_usage(last),
-            choices=[CompletionChoice(text=text, finish_reason=last.finish_reason)])
+            choices=[CompletionChoice(text=text, finish_reason=last.finish_reason)],
+            cogcore=_info(grounded))
 
-    def chat_stream(self, req: ChatCompletionRequest) -> AsyncIterator[str]:
-        """Queue a chat request now; its SSE lines (role, deltas, usage, [DONE])."""
-        ids, params = self.chat_prompt(req)
-        deltas = self.engine.generate(ids, params, self.timeout_s)
+    async def chat_stream(self, req: ChatCompletionRequest) -> AsyncIterator[str]:
+        """Queue a chat request now; its SSE lines (role and sources, deltas, usage, [DONE])."""
+        grounded, deltas = await self._prepare_chat(req)
         rid, created = new_id("chatcmpl"), now()
 
         def chunk(delta: DeltaMessage, reason: str | None = None) -> ChatCompletionChunk:
@@ -164,15 +219,15 @@ class Serving:
                                        choices=[], usage=_usage(last))
 
         first = chunk(DeltaMessage(role="assistant", content=""))
+        first.cogcore = _info(grounded)
         return _sse(deltas, first, lambda d: chunk(DeltaMessage(content=d.text or None)
                                                    if d.text else DeltaMessage(),
                                                    d.finish_reason),
                     usage if _include_usage(req) else None)
 
-    def completion_stream(self, req: CompletionRequest) -> AsyncIterator[str]:
-        """Queue a text completion now; its SSE lines (deltas, usage, [DONE])."""
-        ids, params = self.completion_prompt(req)
-        deltas = self.engine.generate(ids, params, self.timeout_s)
+    async def completion_stream(self, req: CompletionRequest) -> AsyncIterator[str]:
+        """Queue a text completion now; its SSE lines (sources, deltas, usage, [DONE])."""
+        grounded, deltas = await self._prepare_completion(req)
         rid, created = new_id("cmpl"), now()
 
         def chunk(d: Delta) -> CompletionResponse:
@@ -180,11 +235,14 @@ class Serving:
                                       choices=[CompletionChoice(text=d.text,
                                                                 finish_reason=d.finish_reason)])
 
+        first = CompletionResponse(id=rid, created=created, model=self.model_name,
+                                   choices=[CompletionChoice(text="")], cogcore=_info(grounded))
+
         def usage(last: Delta) -> CompletionResponse:
             return CompletionResponse(id=rid, created=created, model=self.model_name,
                                       choices=[], usage=_usage(last))
 
-        return _sse(deltas, None, chunk, usage if _include_usage(req) else None)
+        return _sse(deltas, first, chunk, usage if _include_usage(req) else None)
 
     async def embeddings(self, req: EmbeddingRequest) -> EmbeddingResponse:
         """Embed the inputs with the retrieval embedder (off the event loop)."""
@@ -203,6 +261,36 @@ class Serving:
             model=self.embedder.name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
             data=[EmbeddingData(index=i, embedding=_encode_vector(v, req.encoding_format))
                   for i, v in enumerate(vectors)])
+
+
+def _last_user_text(req: ChatCompletionRequest) -> str | None:
+    users = [m for m in req.messages if m.role == "user"]
+    return users[-1].text() if users else None
+
+
+def _info(grounded: Grounded) -> GroundingInfo:
+    sources = [Source(id=h.document_id, chunk_id=h.chunk_id, text=h.text, score=h.score,
+                      metadata=h.metadata) for h in grounded.sources]
+    return GroundingInfo(route=grounded.route, sources=sources, abstained=grounded.abstained)
+
+
+async def _abstention(message: str) -> AsyncIterator[Delta]:
+    """The fixed reply of an abstention: no prompt was run, so no tokens are counted."""
+    yield Delta(text=message, completion_tokens=0, prompt_tokens=0, finish_reason="stop")
+
+
+async def _prefixed(prefix: str, deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
+    """The reader prompt starts the reply; the client sees that start as the first text."""
+    try:
+        first = True
+        async for delta in deltas:
+            if first and prefix:
+                delta = Delta(prefix + delta.text, delta.completion_tokens,
+                              delta.prompt_tokens, delta.finish_reason)
+            first = False
+            yield delta
+    finally:
+        await deltas.aclose()  # type: ignore[attr-defined]
 
 
 def _include_usage(req: SamplingFields) -> bool:

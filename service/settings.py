@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cogcore.paths import default_base_dir, default_core_dir, default_kb_dir
+from service.routing.router import DEFAULT_RETRIEVAL_THRESHOLD
 
 
 def default_model_dir() -> Path:
@@ -44,6 +45,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1)
     retry_after_s: int = Field(1, ge=0)
     log_level: str = "INFO"
+
+    # Facts from the store; thresholds measured by benchmarks/routing_eval.py and
+    # benchmarks/facts_eval.py (docs/facts.md).
+    load_kb: bool = True
+    kb_readonly: bool = False
+    retrieval_k: int = Field(4, ge=1, le=20)
+    retrieval_mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    route_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    route_retrieval_threshold: float = Field(DEFAULT_RETRIEVAL_THRESHOLD, ge=-1.0, le=1.0)
+    abstain_min_score: float = Field(0.5, ge=-1.0, le=1.0)
+    abstain_max_unknown_names: int = Field(0, ge=0)
+    abstain_message: str = "The knowledge base has no answer to this."
+    max_document_bytes: int = Field(200_000, ge=1)
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod

@@ -1,0 +1,82 @@
+"""Facts from the store: route a query, retrieve its evidence, build the reader prompt, or abstain.
+
+For the `facts` route the evidence is the knowledge base's hybrid search, read through the
+shared reader prompt (`cogcore.prompts`). When the evidence falls short, the service abstains
+with a fixed reply instead of letting the core recall freely. The bar was chosen by measurement
+(`benchmarks/facts_eval.py`, docs/facts.md): the best passage must be close to the question in
+embedding space, and no name in the question (a capitalized word) may be one the store has never
+seen: a question about an invented place is otherwise close enough to a real country's page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from cogcore.prompts import Prompt, reader_prompt
+from service.routing.questions import Route
+from service.routing.router import Router
+
+if TYPE_CHECKING:
+    from retrieval.knowledge_base import Hit, KnowledgeBase
+
+Policy = Literal["auto", "always", "never"]
+NAME = re.compile(r"\b[A-Z][\w'-]*")
+OPENERS = frozenset(
+    "what which who whom whose when where why how is are was were do does did can could "
+    "tell give name list in on at the a an i".split()
+)
+
+
+@dataclass(frozen=True)
+class GroundingSettings:
+    """The measured knobs of grounding (each a service setting)."""
+
+    k: int = 4
+    mode: str = "hybrid"
+    min_score: float = 0.5
+    max_unknown_names: int = 0
+    abstain_message: str = "The knowledge base has no answer to this."
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """The decision for one request: its route, evidence and prompt (None: as the user wrote)."""
+
+    route: Route
+    sources: list[Hit]
+    abstained: bool = False
+    prompt: Prompt | None = None
+
+
+def names(text: str) -> list[str]:
+    """Capitalized words of `text`, question openers aside: the names a question hinges on."""
+    words = NAME.findall(text)
+    return [w for i, w in enumerate(words) if not (i == 0 and w.lower() in OPENERS)]
+
+
+class Grounding:
+    """Routes, retrieves and decides whether the evidence is enough to answer."""
+
+    def __init__(self, kb: KnowledgeBase, router: Router, settings: GroundingSettings) -> None:
+        self.kb = kb
+        self.router = router
+        self.settings = settings
+
+    def ground(self, query: str, policy: Policy = "auto") -> Grounded:
+        """Decide the route of `query` and, for facts, its evidence (blocking: run in a thread)."""
+        if policy == "never" or not query.strip():
+            return Grounded("reasoning", [])
+        if policy == "auto" and len(query.encode()) > self.kb.settings.max_query_bytes:
+            return Grounded("reasoning", [])  # a long text to work on, not a question to look up
+        s = self.settings
+        dense = self.kb.search(query, k=1, mode="dense")
+        best = dense[0].score if dense else 0.0
+        if policy == "auto" and self.router.route(query, best).route == "reasoning":
+            return Grounded("reasoning", [])
+        unknown = self.kb.unknown_terms(" ".join(names(query))) if names(query) else []
+        if best < s.min_score or len(unknown) > s.max_unknown_names:
+            return Grounded("facts", [], abstained=True)
+        hits = self.kb.search(query, k=s.k, mode=s.mode)
+        return Grounded("facts", hits, prompt=reader_prompt(query, [h.text for h in hits]))
