@@ -11,7 +11,8 @@ seen: a question about an invented place is otherwise close enough to a real cou
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from cogcore.prompts import Prompt, reader_prompt
@@ -48,6 +49,20 @@ class Grounded:
     sources: list[Hit]
     abstained: bool = False
     prompt: Prompt | None = None
+
+
+def fit_evidence(grounded: Grounded, query: str, size: Callable[[Prompt], int], budget: int
+                 ) -> Grounded | None:
+    """The reader prompt with as many of the best passages as fit in `budget` tokens.
+
+    Passages are dropped from the worst up, never cut, and the sources list names exactly the
+    passages the model reads. None when not even the best passage fits.
+    """
+    for n in range(len(grounded.sources), 0, -1):
+        prompt = reader_prompt(query, [h.text for h in grounded.sources[:n]])
+        if size(prompt) <= budget:
+            return replace(grounded, sources=grounded.sources[:n], prompt=prompt)
+    return None
 
 
 def names(text: str) -> list[str]:

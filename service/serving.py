@@ -23,7 +23,7 @@ from service.errors import (
     UnsupportedParameter,
     service_error_body,
 )
-from service.grounding import Grounded, Grounding
+from service.grounding import Grounded, Grounding, fit_evidence
 from service.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from transformers import PreTrainedTokenizerBase
 
+    from cogcore.prompts import Prompt
     from retrieval.embedder import Embedder
     from service.metrics import Metrics
 
@@ -107,8 +108,25 @@ class Serving:
 
     def _reader_ids(self, grounded: Grounded) -> list[int]:
         assert grounded.prompt is not None
-        text = grounded.prompt.render(self.tokenizer)
+        return self._prompt_ids(grounded.prompt)
+
+    def _prompt_ids(self, prompt: Prompt) -> list[int]:
+        text = prompt.render(self.tokenizer)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _fitted(self, grounded: Grounded, query: str | None, max_tokens: int | None
+                ) -> Grounded:
+        """Keep the evidence passages that fit the context beside `max_tokens`."""
+        if grounded.prompt is None or query is None:
+            return grounded
+        budget = self.max_context - (max_tokens or self.default_max_tokens)
+        fitted = fit_evidence(grounded, query, lambda p: len(self._prompt_ids(p)), budget)
+        if fitted is None:
+            raise ContextLengthExceeded(
+                f"this model's maximum context length is {self.max_context} tokens: the best "
+                f"evidence passage and {max_tokens or self.default_max_tokens} new "
+                "tokens do not fit; lower max_tokens", "max_tokens")
+        return fitted
 
     async def ground(self, req: SamplingFields, query: str | None) -> Grounded:
         """Route the request and gather its evidence (retrieval runs off the event loop)."""
@@ -171,14 +189,16 @@ class Serving:
 
     async def _prepare_chat(self, req: ChatCompletionRequest
                             ) -> tuple[Grounded, AsyncIterator[Delta]]:
-        grounded = await self.ground(req, _last_user_text(req))
+        query = _last_user_text(req)
+        grounded = await self.ground(req, query)
+        grounded = self._fitted(grounded, query, req.max_completion_tokens or req.max_tokens)
         ids, params = self.chat_prompt(req, grounded)
         return grounded, self._answer(grounded, ids, params)
 
     async def _prepare_completion(self, req: CompletionRequest
                                   ) -> tuple[Grounded, AsyncIterator[Delta]]:
         query = req.prompt if isinstance(req.prompt, str) else None
-        grounded = await self.ground(req, query)
+        grounded = self._fitted(await self.ground(req, query), query, req.max_tokens)
         ids, params = self.completion_prompt(req)
         if grounded.prompt is not None:
             ids = self._reader_ids(grounded)

@@ -50,3 +50,11 @@ def default_base_dir() -> Path:
     result = run_cogcore("base", "import")
     assert result.returncode == 0, result.stderr
     return REPO / result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def default_kb_dir() -> Path:
+    """The real default knowledge base, built once under artifacts/ (cached)."""
+    result = run_cogcore("kb", "build")
+    assert result.returncode == 0, result.stderr
+    return REPO / "artifacts" / "kb" / "default"

@@ -34,7 +34,7 @@ CORPUS = [
     "a b c d e f g h i j k l m n o p q r s t u v w x y z 0 1 2 3 4 5 6 7 8 9",
 ]
 VOCAB_SIZE = 320
-CONTEXT = 256
+CONTEXT = 4096  # room for a few real evidence passages in a reader prompt
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:

@@ -74,9 +74,10 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="module")
-def real_server(default_base_dir: Path) -> Iterator[Server]:
-    """One real server on the default model (with the embedder) for the module."""
-    server = start_server(default_base_dir, {"COGCORE_API_KEYS": "test-key"})
+def real_server(default_base_dir: Path, default_kb_dir: Path) -> Iterator[Server]:
+    """One real server on the default model, embedder and knowledge base for the module."""
+    server = start_server(default_base_dir, {"COGCORE_API_KEYS": "test-key",
+                                             "COGCORE_KB_DIR": str(default_kb_dir)})
     yield server
     stop_server(server)
 
@@ -157,6 +158,7 @@ def test_disconnect_frees_the_row(real_server: Server) -> None:
 def test_sigterm_drains_running_requests(tiny_llama_dir: Path) -> None:
     """On SIGTERM a running request still completes, then the process exits."""
     server = start_server(tiny_llama_dir, {"COGCORE_LOAD_EMBEDDER": "false",
+                                           "COGCORE_LOAD_KB": "false",
                                            "COGCORE_DRAIN_TIMEOUT_S": "30"})
     result: dict[str, httpx.Response] = {}
     body = {"model": server.model, "prompt": "a", "max_tokens": 140, "temperature": 0}
