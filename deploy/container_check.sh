@@ -20,7 +20,8 @@
 # BASE_TAG, IMAGE_TAG, REBUILD_BASE=1, KEEP_ROOTFS=1 (keep the unpacked image filesystem),
 # FORCE_CHROOT=1 (skip the `podman run` attempt), READY_TIMEOUT_S (default 600),
 # CHAT_TIMEOUT_S (default 300), BUILD_TIMEOUT_S (default 5400), CONTEXT=head (build the
-# committed HEAD, from `git archive`, instead of the working tree; deploy/wheels/ is added).
+# committed HEAD, from `git archive`, instead of the working tree; deploy/wheels/ is added),
+# NO_CACHE=1 (build every layer again).
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -155,12 +156,20 @@ fi
 # --format docker keeps the HEALTHCHECK (the OCI image format has no field for it).
 # An empty TORCH_INDEX_URL: the CPU torch wheel comes from deploy/wheels/, everything else from
 # the package index pip is configured with.
-timeout "$BUILD_TIMEOUT_S" podman build --isolation=chroot --format docker \
+# Each log line gets the seconds since the start of the build, for the step timings below.
+BUILD_T0=$SECONDS
+timeout "$BUILD_TIMEOUT_S" podman build --isolation=chroot --format docker ${NO_CACHE:+--no-cache} \
     --build-arg BASE_IMAGE="$BASE_TAG" --build-arg TORCH_INDEX_URL= \
-    -t "$IMAGE_TAG" -f "$BUILD_CONTEXT/Dockerfile" "$BUILD_CONTEXT" > "$WORK_DIR/build.log" 2>&1 \
+    -t "$IMAGE_TAG" -f "$BUILD_CONTEXT/Dockerfile" "$BUILD_CONTEXT" 2>&1 \
+    | while IFS= read -r line; do printf '[%5d s] %s\n' $((SECONDS - BUILD_T0)) "$line"; done \
+    > "$WORK_DIR/build.log" \
     || { tail -n 40 "$WORK_DIR/build.log"; die "podman build failed (log: $WORK_DIR/build.log)"; }
-grep -E '^(STEP|COMMIT|Successfully)|^--> ' "$WORK_DIR/build.log" | grep -v '^--> Using cache' \
-    | cut -c1-120 || true
+echo "seconds per build step (log: $WORK_DIR/build.log):"
+awk -v end=$((SECONDS - BUILD_T0)) '
+    function flush() { if (name != "") printf "%6d  %s\n", t - start, substr(name, 1, 100) }
+    { t = $2 + 0 }
+    / STEP [0-9]+\/[0-9]+: / { flush(); start = t; sub(/^\[ *[0-9]+ s\] /, ""); name = $0 }
+    END { t = end; flush() }' "$WORK_DIR/build.log"
 podman images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' "$IMAGE_TAG"
 IMAGE_BYTES=$(podman image inspect --format '{{.Size}}' "$IMAGE_TAG")
 echo "image size: $IMAGE_BYTES bytes ($(awk -v b="$IMAGE_BYTES" 'BEGIN { printf "%.2f GB", b / 1e9 }'))"
@@ -215,6 +224,9 @@ if [ -z "$MODE" ]; then
     timeout 900 podman export "$CONTAINER" | tar --numeric-owner -x -C "$ROOTFS" \
         || die "could not export the image's filesystem"
     podman rm -f "$CONTAINER" >/dev/null; CONTAINER=""
+    echo "image filesystem: $(du -sh "$ROOTFS" | cut -f1); largest parts:"
+    du -sh "$ROOTFS"/opt/venv/lib/python3*/site-packages/* "$ROOTFS"/opt/cogcore "$ROOTFS"/data \
+        "$ROOTFS"/usr/lib 2>/dev/null | sort -rh | head -n 6 | sed "s|$ROOTFS||; s|^|  |"
     # The image's user as the image defines it (name or uid[:gid]), looked up in its own passwd.
     user=${IMG_USER%%:*}
     if [[ "$user" =~ ^[0-9]+$ ]]; then UID_=$user; GID_=$(awk -F: -v u="$user" '$3 == u { print $4 }' "$ROOTFS/etc/passwd")
@@ -274,8 +286,15 @@ t=$SECONDS
 status=$(curl -sS --noproxy '*' --max-time "$CHAT_TIMEOUT_S" -o "$WORK_DIR/chat.json" -w '%{http_code}' \
     -H 'Content-Type: application/json' -d "$REQUEST" "$BASE_URL/v1/chat/completions") \
     || fail_with_log "POST /v1/chat/completions: no answer within $CHAT_TIMEOUT_S s"
-echo "-> $status after $((SECONDS - t)) s: $(cat "$WORK_DIR/chat.json")"
-[ "$status" = 200 ] || fail_with_log "POST /v1/chat/completions returned $status"
+echo "-> $status after $((SECONDS - t)) s (full answer: $WORK_DIR/chat.json)"
+[ "$status" = 200 ] || { cat "$WORK_DIR/chat.json"; echo; fail_with_log "POST /v1/chat/completions returned $status"; }
+# The answer without the evidence texts (they run to kilobytes).
+python3 -c '
+import json, sys
+body = json.load(open(sys.argv[1]))
+for source in (body.get("cogcore") or {}).get("sources") or []:
+    source["text"] = source.get("text", "")[:60] + "..."
+print(json.dumps(body, indent=1))' "$WORK_DIR/chat.json" || fail_with_log "the chat answer is not JSON"
 REPLY=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["choices"][0]["message"]["content"])' \
     "$WORK_DIR/chat.json") || fail_with_log "no choices[0].message.content in the chat answer"
 [ -n "${REPLY// /}" ] || fail_with_log "the chat reply is empty"
