@@ -49,7 +49,7 @@ class Asked:
 
 
 async def ask(client: httpx.AsyncClient, model: str, question: str, retrieval: str = "auto",
-              max_tokens: int = 32) -> Asked:
+              max_tokens: int = 24) -> Asked:
     """One greedy chat completion; the reply with its `cogcore` extension."""
     body = {"model": model, "messages": [{"role": "user", "content": question}],
             "max_tokens": max_tokens, "temperature": 0, "retrieval": retrieval}

@@ -34,7 +34,7 @@ OPENERS = frozenset(
 class GroundingSettings:
     """The measured knobs of grounding (each a service setting)."""
 
-    k: int = 4
+    k: int = 2
     mode: str = "hybrid"
     min_score: float = 0.5
     max_unknown_names: int = 0

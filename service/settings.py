@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # benchmarks/facts_eval.py (docs/facts.md).
     load_kb: bool = True
     kb_readonly: bool = False
-    retrieval_k: int = Field(4, ge=1, le=20)
+    retrieval_k: int = Field(2, ge=1, le=20)  # recall@1 is 0.996 (docs/retrieval.md)
     retrieval_mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
     route_threshold: float = Field(0.5, ge=0.0, le=1.0)
     route_retrieval_threshold: float = Field(DEFAULT_RETRIEVAL_THRESHOLD, ge=-1.0, le=1.0)
