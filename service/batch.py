@@ -3,7 +3,9 @@
 Rows are aligned on the right (the newest token of every row is in the last column), so a
 decode step is one forward pass of shape (rows, 1). New rows are prefilled together and merged
 by padding the shorter cache on the left; finished rows are dropped by indexing, and columns
-that have become padding for every remaining row are trimmed away.
+that have become padding for every remaining row are trimmed away. A prefix that all new prompts
+share (a chat template's system turn) is encoded once and copied into each row, so a prefill
+only computes the rows' own suffixes, left-padded after it: [prefix | padding | suffix].
 """
 
 from __future__ import annotations
@@ -33,20 +35,54 @@ class BatchState:
         return int(self.mask.shape[0])
 
 
-def prefill(
-    model: PreTrainedModel, prompts: list[list[int]], pad_id: int
-) -> tuple[BatchState, torch.Tensor]:
-    """Run the prompts as one left-padded batch; return its state and last-token logits."""
-    device = model.device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt) :] = torch.tensor(prompt)
-        mask[row, width - len(prompt) :] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+@dataclass(frozen=True)
+class Prefix:
+    """Token ids that many prompts start with, and their KV cache (one row per layer)."""
+
+    ids: tuple[int, ...]
+    kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+    def covers(self, prompt: list[int]) -> bool:
+        """True when `prompt` starts with this prefix and has at least one token more."""
+        return len(prompt) > len(self.ids) and tuple(prompt[: len(self.ids)]) == self.ids
+
+
+def encode_prefix(model: PreTrainedModel, ids: list[int]) -> Prefix:
+    """Run `ids` once (batch of one) and keep the cache, to be shared by many rows."""
     cache = DynamicCache()
+    model(input_ids=torch.tensor([ids], device=model.device), cache=cache, use_cache=True,
+          logits_to_keep=1)
+    return Prefix(tuple(ids), tuple((layer.keys, layer.values) for layer in cache.layers))
+
+
+def common_prefix(prompts: list[list[int]], limit: int) -> int:
+    """Length of the longest prefix that every prompt shares, at most `limit`."""
+    n = min(limit, *(len(p) for p in prompts))
+    first = prompts[0]
+    for other in prompts[1:]:
+        n = next((i for i in range(n) if other[i] != first[i]), n)
+    return n
+
+
+def prefill(
+    model: PreTrainedModel, prompts: list[list[int]], pad_id: int, prefix: Prefix | None = None
+) -> tuple[BatchState, torch.Tensor]:
+    """Run the prompts (each covered by `prefix`, when given) as one left-padded batch after
+    the prefix; return the batch's state and last-token logits."""
+    start = len(prefix.ids) if prefix else 0
+    suffixes = [p[start:] for p in prompts]
+    width = max(len(p) for p in suffixes)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width + start), dtype=torch.long)
+    mask[:, :start] = 1
+    for row, suffix in enumerate(suffixes):
+        ids[row, width - len(suffix) :] = torch.tensor(suffix)
+        mask[row, start + width - len(suffix) :] = 1
+    ids, mask = ids.to(model.device), mask.to(model.device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, start:]
+    rows = len(prompts)
+    cache = DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
+                                         for k, v in prefix.kv]) if prefix else DynamicCache()
     out = model(
         input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
         use_cache=True, logits_to_keep=1,

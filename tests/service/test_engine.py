@@ -89,6 +89,29 @@ def test_batched_greedy_equals_one_at_a_time(engine_parts: tuple) -> None:
     assert run_engine(engine_parts, body, max_batch_size=3) == expected
 
 
+def test_shared_prefix_is_encoded_once_and_changes_nothing(engine_parts: tuple) -> None:
+    """Prompts with a common head (a chat template's system turn) reuse one encoded prefix,
+    across batches too, and still give exactly each prompt's greedy text run alone."""
+    _, tokenizer = engine_parts
+    head = "System: answer briefly and cite the context. User: "
+    prompts = [head + p for p in PROMPTS]
+    expected = [tokenizer.decode(reference_ids(engine_parts, p, 8), skip_special_tokens=True)
+                for p in prompts]
+
+    async def body(engine: Engine) -> tuple[list[str], tuple[int, ...]]:
+        async def one(i: int) -> str:
+            ids = tokenizer(prompts[i]).input_ids
+            return (await collect(engine.generate(ids, SamplingParams(8))))[1]
+        first = await asyncio.gather(*(one(i) for i in range(3)))
+        later = await asyncio.gather(*(one(i) for i in range(3, len(prompts))))
+        assert engine._prefix is not None
+        return [*first, *later], engine._prefix.ids
+
+    texts, prefix = run_engine(engine_parts, body, min_shared_prefix=4)
+    assert texts == expected
+    assert tokenizer.decode(prefix).strip() == head.strip()
+
+
 def test_seeded_sampling_is_reproducible_inside_a_batch(engine_parts: tuple) -> None:
     """The same seed gives the same sample whether the request runs alone or with others."""
     _, tokenizer = engine_parts
