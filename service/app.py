@@ -12,18 +12,33 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import require_api_key
 from service.documents import DocumentService, documents_router
 from service.engine import Engine
-from service.errors import NotReady, PayloadTooLarge, error_response, install_error_handlers
+from service.errors import (
+    NotReady,
+    PayloadTooLarge,
+    error_response,
+    error_responses,
+    install_error_handlers,
+)
 from service.errors import service_error_body as error_body
 from service.grounding import Grounding, GroundingSettings
 from service.logs import configure_logging, request_id
 from service.metrics import Metrics
-from service.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from service.protocol import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ModelList,
+)
 from service.routing.router import Router
 from service.serving import Serving
 from service.settings import Settings
@@ -110,7 +125,25 @@ def create_app(settings: Settings | None = None, loader: Loader = load_resources
     app.include_router(_ops_router())
     app.include_router(_v1_router())
     app.include_router(documents_router())
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The schema as served: no 422 (validation is a 400 in the envelope), Bearer auth on /v1."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        for path, operations in schema["paths"].items():
+            for operation in operations.values():
+                operation["responses"].pop("422", None)
+                if path.startswith("/v1/"):
+                    operation["security"] = [{"bearer": []}]
+        components = schema.setdefault("components", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.get("schemas", {}).pop(name, None)
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 @asynccontextmanager
@@ -172,12 +205,12 @@ def _ops_router() -> APIRouter:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready")
+    @router.get("/ready", responses=error_responses(503))
     async def ready(request: Request) -> dict[str, str]:
         get_serving(request)
         return {"status": "ready"}
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
         registry = request.app.state.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -186,27 +219,33 @@ def _ops_router() -> APIRouter:
 
 
 def _v1_router() -> APIRouter:
-    router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)],
+                       responses=error_responses(401, 503))
+    generation = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        "description": "the completion, or SSE chunks when `stream` is true"},
+                  **error_responses(400, 404, 408, 413, 429)}
 
-    @router.get("/models")
+    @router.get("/models", response_model=ModelList)
     async def models(serving: ServingDep) -> Any:
         return serving.models()
 
-    @router.post("/chat/completions")
+    @router.post("/chat/completions", response_model=ChatCompletionResponse,
+                 responses=generation)
     async def chat(body: ChatCompletionRequest, request: Request,
                    serving: ServingDep) -> Any:
         if body.stream:
             return _sse_response(await serving.chat_stream(body))
         return await _unless_disconnected(request, serving.chat(body))
 
-    @router.post("/completions")
+    @router.post("/completions", response_model=CompletionResponse, responses=generation)
     async def completions(body: CompletionRequest, request: Request,
                           serving: ServingDep) -> Any:
         if body.stream:
             return _sse_response(await serving.completion_stream(body))
         return await _unless_disconnected(request, serving.completion(body))
 
-    @router.post("/embeddings")
+    @router.post("/embeddings", response_model=EmbeddingResponse,
+                 responses=error_responses(400, 404, 413))
     async def embeddings(body: EmbeddingRequest, serving: ServingDep) -> Any:
         return await serving.embeddings(body)
 

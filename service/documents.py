@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from service.auth import require_admin_key, require_api_key
-from service.errors import NotReady
+from service.errors import NotReady, error_responses
 from service.protocol import (
     DeletedDocument,
     DocumentOut,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from retrieval.store import StoredDocument
 
 MAX_PAGE = 1000
+MAX_OFFSET = 2**62  # SQLite integers are 64-bit: a larger OFFSET would overflow, not page
 
 
 class DocumentService:
@@ -91,28 +92,33 @@ Docs = Annotated[DocumentService, Depends(get_documents)]
 
 def documents_router() -> APIRouter:
     """Routes of the documents API; thin: each calls one `DocumentService` method."""
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", responses=error_responses(401, 503))
     read = [Depends(require_api_key)]
     write = [Depends(require_admin_key)]
 
-    @router.post("/documents", dependencies=write)
+    @router.post("/documents", dependencies=write, response_model=UpsertResponse,
+                 responses=error_responses(400, 403, 409, 413))
     async def upsert(body: UpsertRequest, docs: Docs) -> Any:
         return await docs.upsert(body)
 
-    @router.get("/documents", dependencies=read)
-    async def page(docs: Docs, offset: Annotated[int, Query(ge=0)] = 0,
+    @router.get("/documents", dependencies=read, response_model=DocumentPage,
+                responses=error_responses(400))
+    async def page(docs: Docs, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> Any:
         return await docs.page(offset, limit)
 
-    @router.get("/documents/{doc_id:path}", dependencies=read)
+    @router.get("/documents/{doc_id:path}", dependencies=read, response_model=DocumentOut,
+                responses=error_responses(400, 404))
     async def get(doc_id: str, docs: Docs) -> Any:
         return await docs.get(doc_id)
 
-    @router.delete("/documents/{doc_id:path}", dependencies=write)
+    @router.delete("/documents/{doc_id:path}", dependencies=write,
+                   response_model=DeletedDocument, responses=error_responses(400, 403, 404, 409))
     async def delete(doc_id: str, docs: Docs) -> Any:
         return await docs.delete(doc_id)
 
-    @router.post("/search", dependencies=read)
+    @router.post("/search", dependencies=read, response_model=SearchResponse,
+                 responses=error_responses(400, 413))
     async def search(body: SearchRequest, docs: Docs) -> Any:
         return await docs.search(body)
 

@@ -7,6 +7,7 @@ own validation and routing errors) to the one envelope in one place.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,7 @@ from retrieval.errors import (
     ReadOnlyError,
     RetrievalError,
     TextTooLargeError,
+    UnknownFilterKeyError,
     WriterLockedError,
 )
 from service.protocol import ErrorBody, ErrorResponse
@@ -128,6 +130,25 @@ class NotReady(ServiceError):
     code = "not_ready"
 
 
+ERROR_STATUSES: dict[int, str] = {
+    400: "invalid request: validation, bad JSON, unsupported parameter, context length",
+    401: "missing or unknown API key",
+    403: "a read key on a write route",
+    404: "unknown model or document",
+    408: "the request ran past the per-request timeout",
+    409: "the knowledge base is read-only or locked by another writer",
+    413: "request body or document over its size limit",
+    429: "waiting queue full: retry after `Retry-After` seconds",
+    503: "still loading, shutting down, or no knowledge base loaded",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for `statuses`, each in the one error envelope."""
+    return {status: {"model": ErrorResponse, "description": ERROR_STATUSES[status]}
+            for status in statuses}
+
+
 def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None = None
                    ) -> JSONResponse:
     """The one envelope as a JSON response."""
@@ -144,6 +165,12 @@ def _validation_body(exc: RequestValidationError) -> ErrorBody:
     first = exc.errors()[0] if exc.errors() else {}
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
     param = ".".join(loc) or None
+    if first.get("type") == "json_invalid":  # loc is a byte offset, not a parameter
+        return ErrorBody(message=f"the body is not valid JSON (at byte {param})",
+                         type="invalid_request_error", param=None, code="invalid_request")
+    if first.get("type") == "invalid_unicode":  # raised before field validation: no loc
+        return ErrorBody(message=str(first.get("msg")), type="invalid_request_error",
+                         param=first.get("ctx", {}).get("where"), code="invalid_request")
     if first.get("type") == "extra_forbidden":
         return ErrorBody(message=f"unsupported parameter: {param}", type="invalid_request_error",
                          param=param, code="unsupported_parameter")
@@ -159,8 +186,8 @@ def retrieval_status(exc: RetrievalError) -> tuple[int, str]:
     if isinstance(exc, TextTooLargeError):
         return 413, "document_too_large"
     if exc.client_error:
-        return 400, "invalid_document" if not isinstance(exc, InvalidSearchError) else (
-            "invalid_search")
+        search = isinstance(exc, InvalidSearchError | UnknownFilterKeyError)
+        return 400, "invalid_search" if search else "invalid_document"
     if isinstance(exc, ReadOnlyError | WriterLockedError):
         return 409, "knowledge_base_read_only"
     return 503, "knowledge_base_unavailable"
@@ -179,7 +206,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = ErrorBody(message=str(exc.detail), type="invalid_request_error", code=None)
+        # Starlette's own 400 is a body it could not parse (bad UTF-8, nesting too deep).
+        code = "invalid_request" if exc.status_code == 400 else None
+        body = ErrorBody(message=str(exc.detail), type="invalid_request_error", code=code)
         return error_response(exc.status_code, body, dict(exc.headers or {}))
 
     @app.exception_handler(RetrievalError)

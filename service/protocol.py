@@ -1,7 +1,9 @@
 """Request and response types of the OpenAI-compatible API, and the one error envelope.
 
 Unknown request fields are refused (`extra="forbid"`) so that a parameter this service does not
-implement is a 400 naming it, never silently ignored.
+implement is a 400 naming it, never silently ignored. Request types are strict (`"3"` is not an
+integer) and refuse lone UTF-16 surrogates (`"\\ud800"` in JSON), which no tokenizer, embedder
+or store can encode.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class ErrorBody(BaseModel):
@@ -29,9 +32,34 @@ class ErrorResponse(BaseModel):
 
 
 class StrictModel(BaseModel):
-    """A request body that refuses unknown fields."""
+    """A request body that refuses unknown fields, loose types and unencodable text."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable_text(cls, data: Any) -> Any:
+        _check_encodable(data, ())
+        return data
+
+
+def _check_encodable(value: Any, path: tuple[str, ...]) -> None:
+    """Raise a validation error naming the first string (key or value) not valid as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            where = ".".join(path) or "body"
+            raise PydanticCustomError(
+                "invalid_unicode", "{where} holds a lone surrogate (not valid Unicode)",
+                {"where": where}) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_encodable(key, path)
+            _check_encodable(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_encodable(item, (*path, str(index)))
 
 
 class StreamOptions(StrictModel):
@@ -70,7 +98,7 @@ class SamplingFields(StrictModel):
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), lt=2**63)  # int64, as OpenAI's
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = 1
