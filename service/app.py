@@ -283,6 +283,7 @@ async def _request_context(request: Request, call_next: Callable) -> Response:
     try:
         response = await call_next(request)
         response.headers["x-request-id"] = rid[:64]
+        request.app.state.metrics.responded(response.status_code)
         log.info("request", extra={
             "method": request.method, "path": request.url.path, "status": response.status_code,
             "duration_ms": round((time.monotonic() - started) * 1000, 1),

@@ -40,6 +40,8 @@ class Metrics:
                               [*labels, "route"], registry=self.registry)
         self.abstentions = Counter("cogcore:abstentions", "Facts requests answered with the "
                                    "abstention reply.", labels, registry=self.registry)
+        self.errors = Counter("cogcore:http_errors", "Responses with a 4xx or 5xx status.",
+                              [*labels, "status"], registry=self.registry)
         self.retrieval = histogram("retrieval_latency_seconds",
                                    "Routing and retrieval time of one request.")
 
@@ -72,3 +74,8 @@ class Metrics:
         if abstained:
             self.abstentions.labels(self.model_name).inc()
         self.retrieval.labels(self.model_name).observe(latency_s)
+
+    def responded(self, status: int) -> None:
+        """An HTTP response went out; errors are counted by status."""
+        if status >= 400:
+            self.errors.labels(self.model_name, str(status)).inc()
