@@ -42,6 +42,7 @@ from service.protocol import (
 from service.routing.router import Router
 from service.serving import Serving
 from service.settings import Settings
+from service.upstream import UpstreamEngine
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -57,7 +58,7 @@ T = TypeVar("T")
 class Resources:
     """What the lifespan loads: the language model, its tokenizer, the embedder, the store."""
 
-    model: PreTrainedModel
+    model: PreTrainedModel | None  # None when an upstream engine generates
     tokenizer: PreTrainedTokenizerBase
     embedder: Embedder | None
     kb: KnowledgeBase | None = None
@@ -73,10 +74,12 @@ def load_resources(settings: Settings) -> Resources:
         torch.set_num_threads(settings.torch_threads)
     cuda = settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available())
     tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(
-        settings.model_dir, local_files_only=True,
-        dtype=torch.bfloat16 if cuda else torch.float32,
-    ).to("cuda" if cuda else "cpu").eval()
+    model = None
+    if not settings.upstream_url:  # with an upstream, only the tokenizer is needed here
+        model = AutoModelForCausalLM.from_pretrained(
+            settings.model_dir, local_files_only=True,
+            dtype=torch.bfloat16 if cuda else torch.float32,
+        ).to("cuda" if cuda else "cpu").eval()
     embedder = None
     if settings.load_embedder:
         from retrieval.embedder import Embedder
@@ -171,12 +174,10 @@ async def _load(app: FastAPI) -> None:
         app.state.load_error = f"loading failed: {exc}"
         return
     metrics: Metrics = app.state.metrics
-    engine = Engine(res.model, res.tokenizer, max_batch_size=settings.max_batch_size,
-                    max_waiting=settings.max_waiting, retry_after_s=settings.retry_after_s,
-                    observer=metrics)
+    engine = make_engine(settings, res, metrics)
     metrics.track(lambda: engine.num_running, lambda: engine.num_waiting)
     engine.start()
-    context = settings.max_context or int(res.model.config.max_position_embeddings)
+    context = settings.max_context or _model_context(settings)
     app.state.serving = Serving(
         engine=engine, tokenizer=res.tokenizer, model_name=settings.model_name,
         max_context=context, default_max_tokens=settings.default_max_tokens,
@@ -185,6 +186,27 @@ async def _load(app: FastAPI) -> None:
     app.state.kb = res.kb
     app.state.documents = DocumentService(res.kb) if res.kb is not None else None
     log.info(f"ready: {settings.model_name} in {time.monotonic() - started:.1f}s")
+
+
+def make_engine(settings: Settings, res: Resources, metrics: Metrics) -> Engine | UpstreamEngine:
+    """The local continuous-batching engine, or the upstream one when a URL is set."""
+    if settings.upstream_url:
+        return UpstreamEngine(settings.upstream_url, settings.upstream_model or
+                              settings.model_name, settings.upstream_api_key,
+                              max_running=settings.max_batch_size,
+                              max_waiting=settings.max_waiting,
+                              retry_after_s=settings.retry_after_s, observer=metrics)
+    assert res.model is not None
+    return Engine(res.model, res.tokenizer, max_batch_size=settings.max_batch_size,
+                  max_waiting=settings.max_waiting, retry_after_s=settings.retry_after_s,
+                  observer=metrics)
+
+
+def _model_context(settings: Settings) -> int:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(settings.model_dir, local_files_only=True)
+    return int(config.max_position_embeddings)
 
 
 def get_serving(request: Request) -> Serving:

@@ -49,6 +49,7 @@ from service.protocol import (
     now,
 )
 from service.sampling import SamplingParams
+from service.upstream import UpstreamEngine
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -79,7 +80,7 @@ DEFAULT_ONLY: dict[str, Callable[[object], bool]] = {
 class Serving:
     """Turns OpenAI requests into engine requests for one served model."""
 
-    engine: Engine
+    engine: Engine | UpstreamEngine
     tokenizer: PreTrainedTokenizerBase
     model_name: str
     max_context: int

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     abstain_message: str = "The knowledge base has no answer to this."
     max_document_bytes: int = Field(200_000, ge=1)
 
+    # Scale-out: generation on an upstream OpenAI-compatible engine (vLLM, llama.cpp's server,
+    # another cogcore); this service keeps auth, routing, retrieval and metrics. The local
+    # checkpoint directory still provides the tokenizer and chat template.
+    upstream_url: str | None = None
+    upstream_model: str | None = None
+    upstream_api_key: str | None = None
+
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

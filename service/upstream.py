@@ -1,0 +1,150 @@
+"""Generation on an upstream OpenAI-compatible engine: the scale-out path.
+
+With `COGCORE_UPSTREAM_URL` set, this service keeps what it owns (auth, limits, routing,
+retrieval, the reader prompt, metrics) and sends the prompt's token ids to the upstream's
+`/v1/completions` (vLLM, llama.cpp's server, or another cogcore) as a stream. Token ids, not
+text, so that the upstream sees exactly the prompt this service built and measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+
+from service.engine import Delta, EngineObserver
+from service.errors import InvalidRequest, QueueFull, RequestTimeout, ServiceError
+from service.sampling import SamplingParams
+
+
+class UpstreamError(ServiceError):
+    """The upstream engine failed or could not be reached."""
+
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+
+
+class UpstreamEngine:
+    """The engine's interface (`generate`, counts, drain, stop) over HTTP to an upstream."""
+
+    def __init__(self, url: str, model: str, api_key: str | None = None,
+                 max_running: int = 64, max_waiting: int = 64, retry_after_s: int = 1,
+                 observer: EngineObserver | None = None) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers,
+                                         timeout=httpx.Timeout(None, connect=10))
+        self.model = model
+        self.observer = observer
+        self._slots = asyncio.Semaphore(max_running)
+        self.max_waiting = max_waiting
+        self.retry_after_s = retry_after_s
+        self.num_running = 0
+        self.num_waiting = 0
+        self._accepting = True
+
+    def start(self) -> None:
+        """Nothing to start: the upstream runs on its own."""
+
+    def stop(self) -> None:
+        """Refuse new requests (the HTTP client closes with the event loop)."""
+        self._accepting = False
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Refuse new requests and wait for the running ones; True when all finished."""
+        self._accepting = False
+        deadline = time.monotonic() + timeout_s
+        while self.num_running + self.num_waiting and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self._client.aclose()
+        return not self.num_running + self.num_waiting
+
+    async def generate(self, prompt_ids: list[int], params: SamplingParams,
+                       timeout_s: float | None = None) -> AsyncIterator[Delta]:
+        """Stream the upstream's completion of `prompt_ids` as deltas."""
+        if not self._accepting:
+            raise QueueFull("the service is shutting down")
+        if self.num_waiting >= self.max_waiting:
+            raise QueueFull(f"{self.num_waiting} requests are waiting", self.retry_after_s)
+        arrival = time.monotonic()
+        self.num_waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.num_waiting -= 1
+        self.num_running += 1
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for delta in self._stream(prompt_ids, params, arrival):
+                    yield delta
+        except TimeoutError as exc:
+            raise RequestTimeout(f"no answer within {timeout_s}s") from exc
+        finally:
+            self.num_running -= 1
+            self._slots.release()
+
+    async def _stream(self, prompt_ids: list[int], params: SamplingParams, arrival: float
+                      ) -> AsyncIterator[Delta]:
+        body = {"model": self.model, "prompt": prompt_ids, "max_tokens": params.max_tokens,
+                "temperature": params.temperature, "top_p": params.top_p, "stream": True,
+                "stream_options": {"include_usage": True}}
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = list(params.stop)
+        try:
+            async with self._client.stream("POST", "/v1/completions", json=body) as response:
+                if response.status_code != 200:
+                    raise _upstream_failure(response.status_code, await response.aread())
+                previous: float | None = None
+                async for delta in _deltas(response.aiter_lines()):
+                    previous = self._observe(delta, arrival, previous)
+                    yield delta
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream unreachable: {type(exc).__name__}") from exc
+
+    def _observe(self, delta: Delta, arrival: float, previous: float | None) -> float | None:
+        """Feed the metrics as the local engine does; returns the time of the last token."""
+        now = time.monotonic()
+        if self.observer is None:
+            return now
+        if delta.text:
+            self.observer.token(None if previous is None else now - previous, now - arrival)
+        if delta.finish_reason:
+            self.observer.finished(now - arrival, delta.finish_reason)
+        return now if delta.text else previous
+
+
+async def _deltas(lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
+    """OpenAI completion SSE events to deltas; the last one carries the finish reason."""
+    reason, prompt_tokens, completion_tokens = None, 0, 0
+    async for line in lines:
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        event = json.loads(line.removeprefix("data: "))
+        if "error" in event:
+            raise UpstreamError(f"upstream: {event['error'].get('message', 'error')}")
+        if event.get("usage"):
+            prompt_tokens = event["usage"]["prompt_tokens"]
+            completion_tokens = event["usage"]["completion_tokens"]
+        for choice in event.get("choices", []):
+            if choice.get("text"):
+                completion_tokens += 1  # a fallback count; the usage event corrects it
+                yield Delta(choice["text"], completion_tokens, prompt_tokens)
+            reason = choice.get("finish_reason") or reason
+    yield Delta("", completion_tokens, prompt_tokens, reason or "stop")
+
+
+def _upstream_failure(status: int, body: bytes) -> ServiceError:
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body[:200].decode(errors="replace")
+    if status == 429:
+        return QueueFull(f"upstream is full: {message}")
+    if status == 400:
+        return InvalidRequest(f"upstream refused the request: {message}")
+    return UpstreamError(f"upstream answered {status}: {message}")
