@@ -93,10 +93,19 @@ def load_resources(settings: Settings) -> Resources:
 
 def load_grounding(settings: Settings, embedder: Embedder) -> tuple[KnowledgeBase, Grounding]:
     """Open the knowledge base and fit the router: the facts half of the service."""
+    from retrieval.errors import WriterLockedError
     from retrieval.knowledge_base import KBSettings, KnowledgeBase
 
-    kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder, readonly=settings.kb_readonly,
-                            settings=KBSettings(max_text_bytes=settings.max_document_bytes))
+    kb_settings = KBSettings(max_text_bytes=settings.max_document_bytes)
+    try:
+        kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder,
+                                readonly=settings.kb_readonly, settings=kb_settings)
+    except WriterLockedError:
+        # Another replica writes this store: serve it read-only (writes answer 409) rather
+        # than never becoming ready.
+        log.warning("knowledge base is locked by another writer: opening it read-only")
+        kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder, readonly=True,
+                                settings=kb_settings)
     router = Router(embedder, threshold=settings.route_threshold,
                     retrieval_threshold=settings.route_retrieval_threshold)
     grounding = Grounding(kb, router, GroundingSettings(

@@ -164,3 +164,17 @@ def test_metrics_count_routes_and_abstentions(client: TestClient) -> None:
     assert 'cogcore:route_requests_total{model_name="tiny",route="facts"}' in metrics
     assert "cogcore:abstentions_total" in metrics
     assert "cogcore:retrieval_latency_seconds_count" in metrics
+
+
+def test_a_second_replica_serves_the_store_read_only(client: TestClient, tiny_llama_dir: Path,
+                                                      kb_dir: Path) -> None:
+    settings = Settings(model_dir=tiny_llama_dir, served_model_name="tiny", kb_dir=kb_dir,
+                        api_keys=[READ], admin_keys=[ADMIN])
+    second = ready_client(settings)  # the module's client holds the writer lock
+    try:
+        doc = {"documents": [{"id": "note:2", "text": "Written through the second replica."}]}
+        assert_error(second.post("/v1/documents", json=doc, headers=auth(ADMIN)), 409,
+                     "knowledge_base_read_only")
+        assert chat(second, "What is the capital of Peru?")["cogcore"]["sources"]
+    finally:
+        second.__exit__(None, None, None)
