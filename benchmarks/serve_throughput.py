@@ -147,7 +147,8 @@ def bench(kind: str, model: Path, levels: list[int], max_tokens: int, rounds: in
             print(f"{kind:16s} clients={clients:3d}  {r.tokens / r.wall_s:7.1f} tok/s  "
                   f"TTFT p50 {pct(r.ttft, 50):7.0f} p90 {pct(r.ttft, 90):7.0f} ms  "
                   f"ITL p50 {pct(r.itl, 50):6.0f} p90 {pct(r.itl, 90):6.0f} ms  "
-                  f"({r.tokens} tokens, {r.wall_s:.1f}s)", flush=True)
+                  f"({r.tokens} tokens, {r.wall_s:.1f}s, load {os.getloadavg()[0]:.1f})",
+                  flush=True)
         return results
     finally:
         process.terminate()

@@ -16,9 +16,65 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
+
+
+class SlabLayer(DynamicLayer):
+    """A cache layer whose columns live in a buffer with room to grow, so a decode step writes
+    its column in place instead of concatenating the whole cache (a copy per layer per step).
+
+    `keys`/`values` stay views of the buffer; when `merge`, `keep_rows` or `_zero_padding`
+    replace them with new tensors, the next update copies them into a fresh buffer."""
+
+    spare_columns = 64
+
+    @classmethod
+    def holding(cls, keys: torch.Tensor, values: torch.Tensor) -> SlabLayer:
+        """A layer that starts from these tensors (rows, heads, columns, head_dim)."""
+        layer = cls()
+        layer.lazy_initialization(keys, values)
+        layer.keys, layer.values = keys, values
+        return layer
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        """Start empty, with no buffer yet."""
+        super().lazy_initialization(key_states, value_states)
+        self._key_buf = self._value_buf = torch.empty(0)
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new columns after the used ones; return views of every used column."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        used = self.keys.shape[-2] if self.keys.dim() == 4 else 0
+        needed = used + key_states.shape[-2]
+        if not self._in_buffer(needed):
+            self._regrow(key_states, value_states, used, needed)
+        self._key_buf[:, :, used:needed] = key_states
+        self._value_buf[:, :, used:needed] = value_states
+        self.keys, self.values = self._key_buf[:, :, :needed], self._value_buf[:, :, :needed]
+        return self.keys, self.values
+
+    def _in_buffer(self, needed: int) -> bool:
+        buf = self._key_buf
+        return (buf.dim() == 4 and buf.shape[-2] >= needed and buf.shape[0] == self.keys.shape[0]
+                and self.keys.data_ptr() == buf.data_ptr()
+                and self.values.data_ptr() == self._value_buf.data_ptr())
+
+    def _regrow(self, key_states: torch.Tensor, value_states: torch.Tensor, used: int,
+                needed: int) -> None:
+        rows, heads, _, dim = key_states.shape
+        shape = (rows, heads, needed + self.spare_columns, dim)
+        key_buf = key_states.new_empty(shape)
+        value_buf = value_states.new_empty((*shape[:3], value_states.shape[-1]))
+        if used:
+            key_buf[:, :, :used] = self.keys
+            value_buf[:, :, :used] = self.values
+        self._key_buf, self._value_buf = key_buf, value_buf
 
 
 @dataclass
@@ -88,6 +144,7 @@ def prefill(
         use_cache=True, logits_to_keep=1,
     )
     _zero_padding(cache, mask)
+    cache.layers[:] = [SlabLayer.holding(layer.keys, layer.values) for layer in cache.layers]
     return BatchState(cache, mask, positions[:, -1] + 1), out.logits[:, -1, :]
 
 
