@@ -110,6 +110,7 @@ def load_grounding(settings: Settings, embedder: Embedder) -> tuple[KnowledgeBas
                     retrieval_threshold=settings.route_retrieval_threshold)
     grounding = Grounding(kb, router, GroundingSettings(
         k=settings.retrieval_k, mode=settings.retrieval_mode,
+        evidence_sentences=settings.evidence_sentences,
         min_score=settings.abstain_min_score,
         max_unknown_names=settings.abstain_max_unknown_names,
         abstain_message=settings.abstain_message))

@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from cogcore.prompts import Prompt, reader_prompt
+from retrieval.chunker import sentence_spans
 from service.routing.questions import Route
 from service.routing.router import Router
 
@@ -36,6 +39,7 @@ class GroundingSettings:
 
     k: int = 2
     mode: str = "hybrid"
+    evidence_sentences: int = 3  # 0: whole passages
     min_score: float = 0.5
     max_unknown_names: int = 0
     abstain_message: str = "The knowledge base has no answer to this."
@@ -94,4 +98,25 @@ class Grounding:
         if best < s.min_score or len(unknown) > s.max_unknown_names:
             return Grounded("facts", [], abstained=True)
         hits = self.kb.search(query, k=s.k, mode=s.mode)
+        if s.evidence_sentences:
+            hits = self._closest_sentences(query, hits)
         return Grounded("facts", hits, prompt=reader_prompt(query, [h.text for h in hits]))
+
+    def _closest_sentences(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """Each passage cut down to its sentences closest to the query, best passages first.
+
+        A small reader confuses look-alike facts of one long passage ("the currency code of
+        Ghana is GHS" for its internet domain); the sentences nearest the question in
+        embedding space keep the answer and drop most distractors.
+        """
+        pieces = [(i, hit.text[a:b]) for i, hit in enumerate(hits)
+                  for a, b in sentence_spans(hit.text)]
+        if not pieces:
+            return hits
+        vectors = self.kb.embedder.encode([query] + [text for _, text in pieces])
+        scores = vectors[1:] @ vectors[0]
+        chosen = sorted(np.argsort(-scores)[: self.settings.evidence_sentences])
+        kept: dict[int, list[str]] = {}
+        for j in chosen:
+            kept.setdefault(pieces[j][0], []).append(pieces[j][1])
+        return [replace(hits[i], text=" ".join(kept[i])) for i in sorted(kept)]
