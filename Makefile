@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install base kb serve test lint clean
+.PHONY: install base kb serve test lint reliability clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: install
 
 test: lint  ## ruff, then the whole test suite
 	$(BIN)/pytest
+
+reliability: install  ## Long reliability checks: 100 fuzz examples a case, a 10-minute soak, more rounds
+	COGCORE_FUZZ_EXAMPLES=100 COGCORE_SOAK_S=600 COGCORE_OVERLOAD_CLIENTS=128 \
+	COGCORE_OVERLOAD_ROUNDS=5 COGCORE_DISCONNECT_ROUNDS=5 COGCORE_KILL_AFTER_DOCS=300 \
+	$(BIN)/pytest -v -s tests/reliability
 
 clean:
 	rm -rf $(VENV) artifacts
