@@ -1,10 +1,12 @@
 """Streaming throughput of `cogcore serve` against `transformers serve`, same checkpoint.
 
-Starts each server in turn on 127.0.0.1, drives it with the same streaming chat load (fixed
-prompts, fixed max_tokens, a bounded number of requests per concurrency level), and prints
-output tokens/s, TTFT and inter-token latency percentiles, and the ratios.
+Starts the servers on 127.0.0.1, drives each with the same streaming chat load (fixed prompts,
+fixed max_tokens, a bounded number of requests per concurrency level), the servers taking turns
+at each level, and prints output tokens/s, TTFT and inter-token latency percentiles, and the
+ratios.
 
     .venv/bin/python benchmarks/serve_throughput.py [--model DIR] [--clients 1,8,32]
+        [--servers cogcore,transformers-cb,cogcore-base --base-src OLD_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -49,14 +51,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(kind: str, model: Path, port: int, threads: int) -> subprocess.Popen:
-    """Start one server kind ('cogcore', 'transformers', 'transformers-cb')."""
+def start(kind: str, model: Path, port: int, threads: int, base_src: Path | None = None
+          ) -> subprocess.Popen:
+    """Start one server kind ('cogcore', 'cogcore-base': the code at `base_src`,
+    'transformers', 'transformers-cb')."""
+    cwd = base_src if kind == "cogcore-base" and base_src else REPO
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads),
            "COGCORE_TORCH_THREADS": str(threads),
            "COGCORE_LOAD_EMBEDDER": "false", "COGCORE_MAX_BATCH_SIZE": "32",
            "COGCORE_LOG_LEVEL": "WARNING"}
+    if cwd != REPO:  # an older checkout's packages shadow this one's
+        env["PYTHONPATH"] = str(cwd)
     bin_dir = Path(sys.executable).parent
-    if kind == "cogcore":
+    if kind.startswith("cogcore"):
         cmd = [str(bin_dir / "cogcore"), "serve", "--port", str(port), "--model", str(model),
                "--device", "cpu"]
     else:
@@ -65,7 +72,7 @@ def start(kind: str, model: Path, port: int, threads: int) -> subprocess.Popen:
                "--log-level", "warning"]
         if kind == "transformers-cb":
             cmd.append("--continuous-batching")
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
 
@@ -130,32 +137,56 @@ def pct(values: list[float], q: float) -> float:
     return 1000 * statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def bench(kind: str, model: Path, levels: list[int], max_tokens: int, rounds: int,
-          threads: int) -> dict[int, Run]:
-    """Start `kind`, warm it up, run every load level, stop it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = start(kind, model, port, threads)
+def report(kind: str, clients: int, r: Run) -> None:
+    """Print one load level's figures, with the machine's load average at its end."""
+    print(f"{kind:16s} clients={clients:3d}  {r.tokens / r.wall_s:7.1f} tok/s  "
+          f"TTFT p50 {pct(r.ttft, 50):7.0f} p90 {pct(r.ttft, 90):7.0f} ms  "
+          f"ITL p50 {pct(r.itl, 50):6.0f} p90 {pct(r.itl, 90):6.0f} ms  "
+          f"({r.tokens} tokens, {r.wall_s:.1f}s, load {os.getloadavg()[0]:.1f})", flush=True)
+
+
+def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rounds: int,
+          threads: int, base_src: Path | None = None) -> dict[str, dict[int, Run]]:
+    """Start every server, then run each load level on each server in turn.
+
+    The servers take turns level by level (in reversed order every other level) rather than
+    one server after the other, because the shared machine's load drifts over minutes and the
+    ratios must compare runs made under the same load. An idle server uses no CPU."""
+    processes, urls = {}, {}
     try:
-        wait_ready(url, process)
-        name = model.resolve().name if kind == "cogcore" else str(model)
-        asyncio.run(drive(url, name, 1, 1, 8))  # warm-up
-        results = {}
-        for clients in levels:
-            results[clients] = asyncio.run(drive(url, name, clients, rounds * clients, max_tokens))
-            r = results[clients]
-            print(f"{kind:16s} clients={clients:3d}  {r.tokens / r.wall_s:7.1f} tok/s  "
-                  f"TTFT p50 {pct(r.ttft, 50):7.0f} p90 {pct(r.ttft, 90):7.0f} ms  "
-                  f"ITL p50 {pct(r.itl, 50):6.0f} p90 {pct(r.itl, 90):6.0f} ms  "
-                  f"({r.tokens} tokens, {r.wall_s:.1f}s, load {os.getloadavg()[0]:.1f})",
-                  flush=True)
+        for kind in kinds:
+            port = free_port()
+            urls[kind] = f"http://127.0.0.1:{port}"
+            processes[kind] = start(kind, model, port, threads, base_src)
+        names = {k: model.resolve().name if k.startswith("cogcore") else str(model)
+                 for k in kinds}
+        for kind in kinds:
+            wait_ready(urls[kind], processes[kind])
+            asyncio.run(drive(urls[kind], names[kind], 1, 1, 8))  # warm-up
+        results: dict[str, dict[int, Run]] = {k: {} for k in kinds}
+        failed: set[str] = set()
+        for i, clients in enumerate(levels):
+            for kind in kinds if i % 2 == 0 else kinds[::-1]:
+                if kind in failed:
+                    continue
+                try:
+                    run = asyncio.run(drive(urls[kind], names[kind], clients, rounds * clients,
+                                            max_tokens))
+                except httpx.HTTPError as exc:  # one server failing leaves the others' figures
+                    print(f"{kind}: failed at {clients} clients: {exc!r}", flush=True)
+                    failed.add(kind)
+                    continue
+                results[kind][clients] = run
+                report(kind, clients, run)
         return results
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def main() -> None:
@@ -166,23 +197,22 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="requests per client")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per server")
-    parser.add_argument("--servers", default="cogcore,transformers,transformers-cb")
+    parser.add_argument("--servers", default="cogcore,transformers,transformers-cb",
+                        help="also 'cogcore-base': the service from --base-src")
+    parser.add_argument("--base-src", type=Path,
+                        help="another checkout of this repo (say `git worktree add` of an "
+                             "older commit) whose service runs as 'cogcore-base'")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
-    results = {}
-    for kind in args.servers.split(","):
-        try:
-            results[kind] = bench(kind, args.model, levels, args.max_tokens, args.rounds,
-                                  args.threads)
-        except (RuntimeError, httpx.HTTPError) as exc:
-            print(f"{kind}: failed: {exc}", flush=True)
+    results = bench(args.servers.split(","), args.model, levels, args.max_tokens, args.rounds,
+                    args.threads, args.base_src)
     tps = {k: {c: r.tokens / r.wall_s for c, r in v.items()} for k, v in results.items()}
-    if "cogcore" in tps:
+    top = max(levels)
+    if top in tps.get("cogcore", {}):
         ours = tps["cogcore"]
-        top = max(levels)
         print(f"cogcore {top} clients / 1 client: {ours[top] / ours[min(levels)]:.2f}x")
         for kind, other in tps.items():
-            if kind != "cogcore":
+            if kind != "cogcore" and top in other:
                 print(f"cogcore / {kind} at {top} clients: {ours[top] / other[top]:.2f}x")
 
 
