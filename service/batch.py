@@ -111,6 +111,15 @@ def encode_prefix(model: PreTrainedModel, ids: list[int]) -> Prefix:
     return Prefix(tuple(ids), tuple((layer.keys, layer.values) for layer in cache.layers))
 
 
+def cut_prefix(state: BatchState, ids: list[int]) -> Prefix:
+    """The first len(ids) columns of a one-row batch prefilled without a prefix."""
+    if state.rows != 1:
+        raise ValueError("a prefix is cut only from a one-row prefill (no padding)")
+    return Prefix(tuple(ids), tuple((layer.keys[:, :, : len(ids)].clone(),
+                                     layer.values[:, :, : len(ids)].clone())
+                                    for layer in state.cache.layers))
+
+
 def common_prefix(prompts: list[list[int]], limit: int) -> int:
     """Length of the longest prefix that every prompt shares, at most `limit`."""
     n = min(limit, *(len(p) for p in prompts))

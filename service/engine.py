@@ -219,13 +219,16 @@ class Engine:
         # Rows join first, so that a failing forward pass fails them with the rest.
         self._running.extend(seqs)
         prompts = [s.prompt_ids for s in seqs]
-        prefix = self._shared_prefix(prompts)
+        prefix, keep = self._shared_prefix(prompts)
         state, logits = batch.prefill(self.model, prompts, self.pad_id, prefix)
+        if keep:
+            self._prefix = batch.cut_prefix(state, prompts[0][:keep])
         self._state = state if self._state is None else batch.merge(self._state, state)
         self._advance(seqs, logits)
 
-    def _shared_prefix(self, prompts: list[list[int]]) -> batch.Prefix | None:
-        """The prefix all `prompts` share (reused when unchanged), or None when too short.
+    def _shared_prefix(self, prompts: list[list[int]]) -> tuple[batch.Prefix | None, int]:
+        """The encoded prefix that all `prompts` share, if any (reused while unchanged), and
+        the length of a new prefix to keep from a lone prompt's own prefill (else 0).
 
         Prefill costs as much as tens of decode steps on CPU, and chat prompts all start with
         the same template turn (24 of 39 tokens for SmolLM2's), so it is encoded once."""
@@ -234,11 +237,13 @@ class Engine:
         n = batch.common_prefix(group, limit) if len(group) > 1 else 0
         memo = self._prefix
         if memo is not None and len(memo.ids) >= n and all(memo.covers(p) for p in prompts):
-            return memo
+            return memo, 0
         if n < self.min_shared_prefix:
-            return None
+            return None, 0
+        if len(prompts) == 1:  # its own prefill computes the prefix: no extra pass for it
+            return None, n
         self._prefix = batch.encode_prefix(self.model, prompts[0][:n])
-        return self._prefix
+        return self._prefix, 0
 
     def _decode(self) -> None:
         assert self._state is not None

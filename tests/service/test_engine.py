@@ -112,6 +112,24 @@ def test_shared_prefix_is_encoded_once_and_changes_nothing(engine_parts: tuple) 
     assert tokenizer.decode(prefix).strip() == head.strip()
 
 
+def test_prefix_kept_from_a_lone_prompt_changes_nothing(engine_parts: tuple) -> None:
+    """One client at a time: the shared head is cut from a lone prompt's own prefill, then
+    reused, and every answer is still the prompt's greedy text run alone."""
+    _, tokenizer = engine_parts
+    prompts = ["System: answer briefly and cite the context. User: " + p for p in PROMPTS[:3]]
+    expected = [tokenizer.decode(reference_ids(engine_parts, p, 6), skip_special_tokens=True)
+                for p in prompts]
+
+    async def body(engine: Engine) -> tuple[list[str], bool]:
+        texts = []
+        for prompt in prompts:
+            ids = tokenizer(prompt).input_ids
+            texts.append((await collect(engine.generate(ids, SamplingParams(6))))[1])
+        return texts, engine._prefix is not None
+
+    assert run_engine(engine_parts, body, min_shared_prefix=4) == (expected, True)
+
+
 def test_seeded_sampling_is_reproducible_inside_a_batch(engine_parts: tuple) -> None:
     """The same seed gives the same sample whether the request runs alone or with others."""
     _, tokenizer = engine_parts
