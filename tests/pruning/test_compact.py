@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from pruning.compact import (
     CompactionError,
@@ -19,23 +18,11 @@ from pruning.compact import (
     width_for_sparsity,
 )
 from pruning.scoring import score_random
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny matrices gain nothing from threads, and on a busy 2-core machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _load(directory: Path) -> AutoModelForCausalLM:
-    return AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
+from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)
 
 
 def test_compacted_logits_equal_masked_and_reload(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    masked, compacted = _load(tiny_checkpoint), _load(tiny_checkpoint)
+    masked, compacted = load_fp32(tiny_checkpoint), load_fp32(tiny_checkpoint)
     keep = keep_top(score_random(masked, seed=3), width=80)
     mask_mlp(masked, keep)
     compact_mlp(compacted, keep)
@@ -46,7 +33,7 @@ def test_compacted_logits_equal_masked_and_reload(tiny_checkpoint: Path, tmp_pat
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
     save_checkpoint(compacted, tokenizer, tmp_path / "core")
-    reloaded = _load(tmp_path / "core")
+    reloaded = load_fp32(tmp_path / "core")
     assert reloaded.config.intermediate_size == 80
     assert count_params(reloaded) == count_params(compacted) < count_params(masked)
     with torch.no_grad():
@@ -56,7 +43,7 @@ def test_compacted_logits_equal_masked_and_reload(tiny_checkpoint: Path, tmp_pat
 
 
 def test_kept_rows_are_the_kept_neurons(tiny_qwen2_dir: Path) -> None:
-    model = _load(tiny_qwen2_dir)
+    model = load_fp32(tiny_qwen2_dir)
     mlp = model.model.layers[0].mlp
     weight = mlp.up_proj.weight.detach().clone()
     keep = {layer: torch.tensor([5, 9, 100]) for layer in range(len(model.model.layers))}
@@ -83,14 +70,14 @@ def test_mlp_biases_follow_their_neurons() -> None:
 
 
 def test_uneven_widths_are_refused(tiny_llama_dir: Path) -> None:
-    model = _load(tiny_llama_dir)
+    model = load_fp32(tiny_llama_dir)
     keep = {0: torch.arange(10), 1: torch.arange(11)}
     with pytest.raises(CompactionError, match="same count"):
         compact_mlp(model, keep)
 
 
 def test_width_for_sparsity(tiny_llama_dir: Path) -> None:
-    model = _load(tiny_llama_dir)
+    model = load_fp32(tiny_llama_dir)
     assert width_for_sparsity(model, 0.25) == 96
     with pytest.raises(CompactionError):
         width_for_sparsity(model, 1.0)

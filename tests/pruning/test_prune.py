@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from pruning.calibration import CalibrationSets, calibration_sets
 from pruning.compact import save_checkpoint
 from pruning.pipeline import METHODS, PruneConfig, PruneConfigError, prune
+from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")
@@ -21,30 +21,17 @@ def tiny_sets(tiny_llama_dir: Path) -> CalibrationSets:
     return calibration_sets(tokenizer, 4, batch_size=4, max_tokens=96)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny matrices gain nothing from threads, and on a busy 2-core machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _load(directory: Path) -> AutoModelForCausalLM:
-    return AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_prunes_and_reloads(
     method: str, tiny_checkpoint: Path, tiny_sets: CalibrationSets, tmp_path: Path
 ) -> None:
-    base = _load(tiny_checkpoint)
+    base = load_fp32(tiny_checkpoint)
     before = {k: v.clone() for k, v in base.state_dict().items()}
     width = None if method == "kfac" else 96
     result = prune(base, tiny_sets, PruneConfig(method=method, width=width, heal_steps=1))
     assert all(torch.equal(v, before[k]) for k, v in base.state_dict().items()), "base changed"
     save_checkpoint(result.model, AutoTokenizer.from_pretrained(tiny_checkpoint), tmp_path)
-    core = _load(tmp_path)
+    core = load_fp32(tmp_path)
     assert core.config.intermediate_size == (width or 128)
     if width is None:
         assert result.params_after == result.params_before
@@ -57,7 +44,7 @@ def test_every_method_prunes_and_reloads(
 
 
 def test_config_errors_are_explicit(tiny_llama_dir: Path, tiny_sets: CalibrationSets) -> None:
-    base = _load(tiny_llama_dir)
+    base = load_fp32(tiny_llama_dir)
     with pytest.raises(PruneConfigError, match="unknown method"):
         prune(base, tiny_sets, PruneConfig(method="nope", width=64))
     with pytest.raises(PruneConfigError, match="kfac edits without cutting"):
