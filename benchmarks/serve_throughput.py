@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from serve_process import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS = [
@@ -42,13 +42,6 @@ class Run:
     wall_s: float = 0.0
     ttft: list[float] = field(default_factory=list)
     itl: list[float] = field(default_factory=list)
-
-
-def free_port() -> int:
-    """A free port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(kind: str, model: Path, port: int, threads: int, base_src: Path | None = None

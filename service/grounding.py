@@ -94,7 +94,8 @@ class Grounding:
         best = dense[0].score if dense else 0.0
         if policy == "auto" and self.router.route(query, best).route == "reasoning":
             return Grounded("reasoning", [])
-        unknown = self.kb.unknown_terms(" ".join(names(query))) if names(query) else []
+        named = names(query)
+        unknown = self.kb.unknown_terms(" ".join(named)) if named else []
         if best < s.min_score or len(unknown) > s.max_unknown_names:
             return Grounded("facts", [], abstained=True)
         hits = self.kb.search(query, k=s.k, mode=s.mode)
