@@ -58,7 +58,7 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
     )
     return PruneConfig(
         method=method, width=width, seed=options["seed"], refit=options["refit"],
-        heal_steps=options["heal_steps"], contrastive=contrastive,
+        heal_steps=options["heal_steps"], heal_lr=options["heal_lr"], contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"]),
     )
 
@@ -72,6 +72,7 @@ def prune_command(
     width: int = typer.Option(None, help="Neurons kept in every MLP"),
     sparsity: float = typer.Option(None, help="Fraction of every MLP's neurons removed"),
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after the refit"),
+    heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     refit: bool = typer.Option(True, help="Least-squares refit of the kept down_proj"),
     attribution: str = typer.Option("grad_x_act", help="grad_x_act or activation"),
     combine: str = typer.Option("ratio", help="ratio or difference (fact vs retain)"),
@@ -90,7 +91,7 @@ def prune_command(
 
     base = base or default_base_dir()
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
-                  heal_steps=heal_steps, attribution=attribution, combine=combine,
+                  heal_steps=heal_steps, heal_lr=heal_lr, attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass)
     target = out or default_core_dir()
     report = prune_job(_settings(base, device, calibration, evaluation), cfg, target)
@@ -114,6 +115,7 @@ def sweep_command(
     sparsities: str = typer.Option("0.35,0.5", help="Comma-separated fractions removed"),
     kfac_masses: str = typer.Option("0.9,0.7", help="Kept masses of edit-only kfac runs"),
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after each refit"),
+    heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
     evaluation: str = typer.Option("full", "--eval", help="full, medium or quick"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
@@ -123,7 +125,8 @@ def sweep_command(
     from pruning.runs import sweep_job
 
     base = base or default_base_dir()
-    defaults = {"seed": 0, "refit": True, "heal_steps": heal_steps, "attribution": "grad_x_act",
+    defaults = {"seed": 0, "refit": True, "heal_steps": heal_steps, "heal_lr": heal_lr,
+                "attribution": "grad_x_act",
                 "combine": "ratio", "retain_reduce": "mean", "kfac_mass": 0.8}
     runs = []
     for sparsity in _floats(sparsities):
