@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from cogcore.prompts import Prompt
 from pruning.evaluation.generation import OnBatch, greedy_generate
-from pruning.evaluation.scoring import choice_logliks, perplexity
+from pruning.evaluation.scoring import choice_logliks, text_nll
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -32,10 +32,8 @@ class EvalModel(Protocol):
         """For each (context, options), the summed log-probability of each option."""
         ...
 
-    def perplexity(
-        self, text: str, max_windows: int, on_batch: OnBatch | None = None
-    ) -> tuple[float, int]:
-        """Perplexity over the start of `text`, and the number of tokens scored."""
+    def text_nll(self, text: str, on_batch: OnBatch | None = None) -> tuple[float, int]:
+        """Summed next-token negative log-likelihood of `text` (nats), and tokens scored."""
         ...
 
 
@@ -67,10 +65,6 @@ class HFEvalModel:
             self.model, self.tokenizer, questions, batch_size=self.batch_size, on_batch=on_batch
         )
 
-    def perplexity(
-        self, text: str, max_windows: int, on_batch: OnBatch | None = None
-    ) -> tuple[float, int]:
-        """Perplexity over disjoint 512-token windows."""
-        return perplexity(
-            self.model, self.tokenizer, text, max_windows=max_windows, on_batch=on_batch
-        )
+    def text_nll(self, text: str, on_batch: OnBatch | None = None) -> tuple[float, int]:
+        """Summed negative log-likelihood over 512-token windows that overlap by one token."""
+        return text_nll(self.model, self.tokenizer, text, on_batch=on_batch)

@@ -46,7 +46,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def _headline_rows(results: list[dict]) -> list[list[str]]:
     rows = [[label, *(f"{_get(r, p):.3f} (n={_n(r, p)})" for r in results)]
             for label, p in HEADLINE]
-    rows.append(["perplexity", *(f"{r['suites']['perplexity']['value']:.2f}" for r in results)])
+    rows.append(["perplexity (per word)",
+                 *(f"{r['suites']['perplexity']['value']:.2f}" for r in results)])
     for key, fmt in (("params", "{:,}"), ("non_embedding_params", "{:,}"),
                      ("checkpoint_bytes", "{:,}")):
         rows.append([key, *(fmt.format(r[key]) for r in results)])
@@ -89,7 +90,7 @@ def write_markdown(results: list[dict], out: Path, plots: list[Path]) -> Path:
         "## Closed-book heldout accuracy per relation", "",
         _table(["relation", "n", *names], _relation_rows(results)), "",
         f"Perplexity text: {results[0]['suites']['perplexity']['source']}, "
-        f"{results[0]['suites']['perplexity']['tokens']} tokens.", "",
+        f"{results[0]['suites']['perplexity']['words']} words.", "",
         *(f"![{p.stem}]({p.name})" for p in plots),
     ]
     path = out / "eval.md"

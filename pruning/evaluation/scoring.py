@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pruning.evaluation.generation import OnBatch, length_batches, pad_id_of, pad_left
+
+WINDOW_CHARS = 2048  # about 512 tokens of English prose for a 49k-token BPE vocabulary
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -97,29 +98,43 @@ def choose(logliks: Sequence[float]) -> int:
     return max(range(len(logliks)), key=lambda i: (logliks[i], -i))
 
 
-def perplexity(
+def perplexity_span(text: str, windows: int) -> str:
+    """The whole paragraphs at the start of `text` that fill about `windows` windows.
+
+    The span is fixed in characters, not tokens, so checkpoints whose tokenizers differ (a
+    trimmed vocabulary) are scored on the same text and their per-word perplexities compare.
+    """
+    kept: list[str] = []
+    used = 0
+    for paragraph in text.split("\n\n"):
+        if kept and used + len(paragraph) > windows * WINDOW_CHARS:
+            break
+        kept.append(paragraph)
+        used += len(paragraph) + 2
+    return "\n\n".join(kept)
+
+
+def text_nll(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     text: str,
     *,
     window: int = 512,
-    max_windows: int,
     on_batch: OnBatch | None = None,
 ) -> tuple[float, int]:
-    """Perplexity over the first `max_windows` disjoint windows of `text`, and tokens scored."""
+    """Summed next-token negative log-likelihood (nats) of `text`, and the tokens it scores."""
     import torch
 
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     window = min(window, int(getattr(model.config, "max_position_embeddings", window)))
     total_nll, count = 0.0, 0
-    for start in range(0, min(len(ids), window * max_windows), window):
+    # Windows overlap by one token, so every token after the first is predicted exactly once.
+    for start in range(0, max(len(ids) - 1, 0), window - 1):
         chunk = torch.tensor([ids[start : start + window]], dtype=torch.long)
-        if chunk.shape[1] < 2:
-            break
         with torch.inference_mode():
             loss = model(input_ids=chunk, labels=chunk).loss
         total_nll += float(loss) * (chunk.shape[1] - 1)
         count += chunk.shape[1] - 1
         if on_batch is not None:
             on_batch(1)
-    return math.exp(total_nll / count), count
+    return total_nll, count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pruning.evaluation.generation import OnBatch
 from pruning.evaluation.items import ChoiceItem, QAItem
 from pruning.evaluation.lm import EvalModel
 from pruning.evaluation.reasoning_tasks import chance
-from pruning.evaluation.scoring import choose
+from pruning.evaluation.scoring import choose, perplexity_span
 
 # The tasks on which the default base model scores at least 15 points above chance, measured
 # by the full `cogcore eval` on the base (docs/eval-base.md): only addition (0.45 vs 0.25).
@@ -38,7 +39,7 @@ class Sizes:
     heldout: int
     reading: int  # each of open_book, counterfactual, fictional
     reasoning: int  # per task
-    perplexity_windows: int  # 512-token windows
+    perplexity_windows: int  # windows of about 512 tokens (2048 characters)
 
 
 FULL = Sizes(calibration=200, heldout=300, reading=200, reasoning=100, perplexity_windows=16)
@@ -101,6 +102,18 @@ def reasoning_figures(items: Sequence[ChoiceItem], logliks: Sequence[Sequence[fl
     }
 
 
+def perplexity_figures(lm: EvalModel, windows: int, track: Tracker) -> dict:
+    """Perplexity per word (the headline: it compares across tokenizers), per token, per byte."""
+    span = perplexity_span(general_text(), windows)
+    nll, tokens = lm.text_nll(span, track("perplexity", windows))
+    words = len(span.split())
+    return {
+        "value": math.exp(nll / words), "unit": "word", "words": words, "tokens": tokens,
+        "token_perplexity": math.exp(nll / tokens) if tokens else math.inf,
+        "bits_per_byte": nll / (len(span.encode()) * math.log(2)), "source": PERPLEXITY_SOURCE,
+    }
+
+
 def _generate(lm: EvalModel, items: Sequence[QAItem], tokens: int, track: Tracker,
               label: str) -> list[str]:
     return lm.generate([i.prompt for i in items], tokens, track(label, len(items)))
@@ -126,8 +139,5 @@ def run_suites(lm: EvalModel, sizes: Sizes, track: Tracker) -> dict:
     questions = [(item.context, item.choices) for item in choice_items]
     logliks = lm.choice_logliks(questions, track("reasoning", len(questions)))
     suites["reasoning"] = reasoning_figures(choice_items, logliks)
-    value, tokens = lm.perplexity(
-        general_text(), sizes.perplexity_windows, track("perplexity", sizes.perplexity_windows)
-    )
-    suites["perplexity"] = {"value": value, "tokens": tokens, "source": PERPLEXITY_SOURCE}
+    suites["perplexity"] = perplexity_figures(lm, sizes.perplexity_windows, track)
     return suites
