@@ -25,9 +25,10 @@ from pruning.scoring import (
     score_random,
     score_wanda,
 )
+from pruning.vocab import tokenizer_trimmed_spec, trim_vocabulary
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 METHODS = ("contrastive", "random", "magnitude", "wanda", "kfac", "kfac+contrastive")
 
@@ -47,6 +48,7 @@ class PruneConfig:
     sequential_refit: bool = True
     heal_steps: int = 0
     heal_lr: float = 5e-5
+    vocab_size: int | None = None  # keep the most frequent tokens only (pruning/vocab.py)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     kfac: KfacConfig = field(default_factory=KfacConfig)
 
@@ -60,6 +62,7 @@ class PruneResult:
     """The core model and what the run measured about itself."""
 
     model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase | None
     config: PruneConfig
     keep: dict[int, torch.Tensor] | None
     params_before: int
@@ -101,11 +104,21 @@ def _check(model: PreTrainedModel, cfg: PruneConfig) -> bool:
     return cut
 
 
-def prune(base: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig) -> PruneResult:
-    """Build the core from a copy of `base`: edit, score, cut, refit and distill as configured."""
+def prune(
+    base: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> PruneResult:
+    """Build the core from a copy of `base`: edit, score, cut, refit, distill, trim the vocabulary.
+
+    The core's tokenizer is `tokenizer`, or its trimmed copy when `cfg.vocab_size` is set.
+    """
     cut = _check(base, cfg)
+    if cfg.vocab_size is not None:
+        if tokenizer is None:
+            raise PruneConfigError("trimming the vocabulary needs the base's tokenizer")
+        tokenizer_trimmed_spec(tokenizer, cfg.vocab_size)  # refuse a bad size before the work
     core = copy.deepcopy(base).eval()
-    result = PruneResult(core, cfg, None, count_params(base), 0)
+    result = PruneResult(core, tokenizer, cfg, None, count_params(base), 0)
     clock = time.perf_counter()
     if cfg.method.startswith("kfac"):
         result.details["kfac_kept_components"] = kfac_edit(core, data.retain_batches(), cfg.kfac)
@@ -126,5 +139,8 @@ def prune(base: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig) -> Pru
         losses = distill(core, base, data.retain_batches(), steps=cfg.heal_steps, lr=cfg.heal_lr)
         result.details["distill_loss_first_last"] = [losses[0], losses[-1]]
         result.seconds["distill"] = time.perf_counter() - clock
+    if cfg.vocab_size is not None:
+        # Last: calibration batches and healing use the base's token ids.
+        result.tokenizer = trim_vocabulary(core, tokenizer, cfg.vocab_size)
     result.params_after = count_params(core)
     return result

@@ -35,6 +35,17 @@ def _width(base: Path, width: int | None, sparsity: float | None) -> int | None:
     return width
 
 
+def _check_vocab(base: Path, vocab_size: int | None) -> None:
+    """Refuse a vocabulary size the base's tokenizer cannot be trimmed to, before any work."""
+    if vocab_size is None:
+        return
+    from transformers import AutoTokenizer
+
+    from pruning.vocab import tokenizer_trimmed_spec
+
+    tokenizer_trimmed_spec(AutoTokenizer.from_pretrained(base, local_files_only=True), vocab_size)
+
+
 def _settings(base: Path, device: str, count: int, evaluation: str):  # noqa: ANN202
     from pruning.evaluation.suites import FULL, QUICK, Sizes
     from pruning.runs import RunSettings, pick_device
@@ -58,7 +69,8 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
     )
     return PruneConfig(
         method=method, width=width, seed=options["seed"], refit=options["refit"],
-        heal_steps=options["heal_steps"], heal_lr=options["heal_lr"], contrastive=contrastive,
+        heal_steps=options["heal_steps"], heal_lr=options["heal_lr"],
+        vocab_size=options["vocab_size"], contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"]),
     )
 
@@ -73,6 +85,7 @@ def prune_command(
     sparsity: float = typer.Option(None, help="Fraction of every MLP's neurons removed"),
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after the refit"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
+    vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     refit: bool = typer.Option(True, help="Least-squares refit of the kept down_proj"),
     attribution: str = typer.Option("grad_x_act", help="grad_x_act or activation"),
     combine: str = typer.Option("ratio", help="ratio or difference (fact vs retain)"),
@@ -90,8 +103,10 @@ def prune_command(
     from pruning.runs import prune_job
 
     base = base or default_base_dir()
+    _check_vocab(base, vocab_size)
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
-                  heal_steps=heal_steps, heal_lr=heal_lr, attribution=attribution, combine=combine,
+                  heal_steps=heal_steps, heal_lr=heal_lr, vocab_size=vocab_size,
+                  attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass)
     target = out or default_core_dir()
     report = prune_job(_settings(base, device, calibration, evaluation), cfg, target)
@@ -116,6 +131,7 @@ def sweep_command(
     kfac_masses: str = typer.Option("0.9,0.7", help="Kept masses of edit-only kfac runs"),
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after each refit"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
+    vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
     evaluation: str = typer.Option("full", "--eval", help="full, medium or quick"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
@@ -125,7 +141,9 @@ def sweep_command(
     from pruning.runs import sweep_job
 
     base = base or default_base_dir()
+    _check_vocab(base, vocab_size)
     defaults = {"seed": 0, "refit": True, "heal_steps": heal_steps, "heal_lr": heal_lr,
+                "vocab_size": vocab_size,
                 "attribution": "grad_x_act",
                 "combine": "ratio", "retain_reduce": "mean", "kfac_mass": 0.8}
     runs = []

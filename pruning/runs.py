@@ -57,8 +57,8 @@ def prune_job(settings: RunSettings, cfg: PruneConfig, out: Path) -> dict[str, A
     """Prune one core, save it to `out` with core_report.json/md, and return the report."""
     start = time.perf_counter()
     base, tokenizer, data = _setup(settings)
-    result = prune(base, data, cfg)
-    save_checkpoint(result.model, tokenizer, out)
+    result = prune(base, data, cfg, tokenizer)
+    save_checkpoint(result.model, result.tokenizer, out)
     seconds = {**result.seconds, "prune_total": time.perf_counter() - start}
     report: dict[str, Any] = {
         "command": _command(), "base": str(settings.base), "out": str(out),
@@ -74,7 +74,7 @@ def prune_job(settings: RunSettings, cfg: PruneConfig, out: Path) -> dict[str, A
         return report
     clock = time.perf_counter()
     base_suites = evaluate(base, tokenizer, settings.sizes, "base")
-    core_suites = evaluate(result.model, tokenizer, settings.sizes, "core")
+    core_suites = evaluate(result.model, result.tokenizer, settings.sizes, "core")
     seconds["evaluation"] = time.perf_counter() - clock
     report.update(
         base_figures=headline(base_suites), core_figures=headline(core_suites),
@@ -113,8 +113,8 @@ def sweep_job(
                              "base_figures": base_figures, "runs": []}
     for index, (label, cfg) in enumerate(runs, start=1):
         console.print(f"[{index}/{len(runs)}] {cfg.method} {label}")
-        result = prune(base, data, cfg)
-        figures = headline(evaluate(result.model, tokenizer, settings.sizes, cfg.method))
+        result = prune(base, data, cfg, tokenizer)
+        figures = headline(evaluate(result.model, result.tokenizer, settings.sizes, cfg.method))
         sweep["runs"].append(_run_row(cfg, label, result, figures, base_figures))
         del result
         # Written after every run, so an interrupted sweep keeps what it measured.

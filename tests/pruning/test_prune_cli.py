@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tests.conftest import run_cogcore
 
@@ -16,7 +16,8 @@ def test_prune_writes_checkpoint_and_report(tiny_qwen2_dir: Path, tmp_path: Path
     out = tmp_path / "core"
     result = run_cogcore(
         "prune", "--base", str(tiny_qwen2_dir), "--method", "contrastive", "--sparsity", "0.25",
-        "--calibration", "3", "--eval", "quick", "--device", "cpu", "--out", str(out),
+        "--vocab-size", "300", "--calibration", "3", "--eval", "quick", "--device", "cpu",
+        "--out", str(out),
         env=ONE_THREAD,
     )
     assert result.returncode == 0, result.stderr
@@ -26,7 +27,9 @@ def test_prune_writes_checkpoint_and_report(tiny_qwen2_dir: Path, tmp_path: Path
     assert set(report["base_figures"]) == set(report["core_figures"])
     assert "counterfactual >= base" in report["done_when"]
     assert "| held-out closed-book |" in (out / "core_report.md").read_text()
-    assert AutoModelForCausalLM.from_pretrained(out).config.intermediate_size == 96
+    config = AutoModelForCausalLM.from_pretrained(out).config
+    assert (config.intermediate_size, config.vocab_size) == (96, 300)
+    assert len(AutoTokenizer.from_pretrained(out)) == 300
 
 
 def test_sweep_writes_table_and_plot(tiny_llama_dir: Path, tmp_path: Path) -> None:
@@ -49,3 +52,7 @@ def test_bad_arguments_are_one_line(tiny_llama_dir: Path, tmp_path: Path) -> Non
                          "--sparsity", "0.5", "--out", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip() == "error: give --width or --sparsity, not both"
+    result = run_cogcore("prune", "--base", str(tiny_llama_dir), "--width", "64",
+                         "--vocab-size", "20", "--eval", "none", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: vocabulary size 20 must be above 259")
