@@ -23,12 +23,17 @@ class CompactionError(CogcoreError):
     """The model's MLPs cannot be pruned as asked."""
 
 
-def mlp_modules(model: PreTrainedModel) -> list[nn.Module]:
-    """The gated MLP of every decoder layer (Llama, Qwen2, Mistral layout)."""
+def decoder_layers(model: PreTrainedModel) -> list[nn.Module]:
+    """The decoder layers, first to last (Llama, Qwen2, Mistral layout)."""
     layers = getattr(model.get_decoder(), "layers", None)
     if layers is None:
         raise CompactionError(f"{type(model).__name__} has no decoder layers to prune")
-    mlps = [layer.mlp for layer in layers]
+    return list(layers)
+
+
+def mlp_modules(model: PreTrainedModel) -> list[nn.Module]:
+    """The gated MLP of every decoder layer (Llama, Qwen2, Mistral layout)."""
+    mlps = [layer.mlp for layer in decoder_layers(model)]
     for mlp in mlps:
         if not all(hasattr(mlp, name) for name in ("gate_proj", "up_proj", "down_proj")):
             raise CompactionError(f"{type(mlp).__name__} is not a gated MLP (gate/up/down)")
