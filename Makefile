@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install base kb serve test lint reliability clean
+.PHONY: install base core kb serve test lint reliability clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,13 @@ install: $(STAMP)  ## Create .venv with the project, the dev tools and the embed
 base: install  ## Import the embedded default base model (cached after the first run)
 	$(BIN)/cogcore base import
 
+core: base  ## Prune the default cognitive core from the base (cached; under 30 minutes on 2 cores)
+	$(BIN)/cogcore prune default
+
 kb: install  ## Build the default knowledge base (cached: a rebuild changes nothing)
 	$(BIN)/cogcore kb build
 
-serve: base kb  ## The main job: the OpenAI-compatible service on 127.0.0.1:8000
+serve: core kb  ## The main job: the OpenAI-compatible service on 127.0.0.1:8000
 	$(BIN)/cogcore serve
 
 lint: install

@@ -157,3 +157,22 @@ def sweep_command(
     target = out or artifacts_dir() / "sweep"
     sweep_job(settings, runs, target)
     typer.echo(str(target))
+
+
+@app.command("default")
+def default_command(
+    base: Path = typer.Option(None, help="Base checkpoint [default: the imported base]"),
+    out: Path = typer.Option(None, help="Core directory [default: artifacts/core/default]"),
+    evaluation: str = typer.Option("none", "--eval", help="none, quick, medium or full"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    force: bool = typer.Option(False, help="Build again even if the core is current"),
+) -> None:
+    """Build the default core (what `make serve` serves) unless it is already current."""
+    from pruning.default_core import DEFAULT_CALIBRATION, build_default_core
+
+    base = base or default_base_dir()
+    target = out or default_core_dir()
+    settings = _settings(base, device, DEFAULT_CALIBRATION, evaluation)
+    if not build_default_core(settings, target, force=force):
+        console.print(f"{target} is current (same base and recipe): nothing to do")
+    typer.echo(str(target))

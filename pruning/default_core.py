@@ -1,0 +1,51 @@
+"""The default cognitive core: what `make serve` builds when `artifacts/core/default` is missing.
+
+The setting is the best of those measured in docs/core-report.md that two CPU cores build in
+under 30 minutes (about 11 minutes: no distillation). The build is cached: a core whose report
+records the same recipe and base is left alone; a half-written one never takes the core's place
+(it is built beside it, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from pruning.pipeline import PruneConfig
+from pruning.runs import RunSettings, prune_job
+
+DEFAULT_WIDTH = 1367  # of SmolLM2-135M's 1536 neurons per MLP (11% cut): with the trimmed
+# vocabulary, 79.5% of the base's parameters
+DEFAULT_VOCAB = 16384  # of 49152 tokens
+DEFAULT_CALIBRATION = 64  # examples per calibration set
+
+
+def default_config(width: int = DEFAULT_WIDTH) -> PruneConfig:
+    """The default core's recipe: contrastive neurons, least-squares refit, trimmed vocabulary."""
+    return PruneConfig(method="contrastive", width=width, vocab_size=DEFAULT_VOCAB)
+
+
+def is_current(out: Path, base: Path, cfg: PruneConfig) -> bool:
+    """True when `out` holds a core built from `base` with exactly `cfg`."""
+    report = out / "core_report.json"
+    if not (out / "config.json").is_file() or not report.is_file():
+        return False
+    recorded = json.loads(report.read_text())
+    return recorded.get("config") == json.loads(json.dumps(cfg.as_dict())) and recorded.get(
+        "base") == str(base)
+
+
+def build_default_core(settings: RunSettings, out: Path, *, force: bool = False) -> bool:
+    """Build the default core into `out` unless it is current; True when it was built."""
+    cfg = default_config()
+    if not force and is_current(out, settings.base, cfg):
+        return False
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    report = prune_job(settings, cfg, partial)
+    (partial / "core_report.json").write_text(json.dumps({**report, "out": str(out)}, indent=2)
+                                              + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return True
