@@ -28,10 +28,11 @@ import httpx
 from serve_process import running_service
 
 from cogcore.facts import Entity, Fact, load_entities, normalize
-from cogcore.paths import artifacts_dir, default_base_dir, default_kb_dir
+from cogcore.paths import artifacts_dir, default_kb_dir
 from pruning.evaluation.fictional import fictional_entities
 from retrieval.questions import question_set
 from service.routing.questions import OPEN_WORLD, routing_questions
+from service.settings import default_model_dir
 
 KEY = "facts-eval-admin"
 CONCURRENCY = 8
@@ -179,7 +180,8 @@ async def measure(url: str, model: str, n: int) -> dict:
 def main() -> None:
     """Copy the knowledge base, start the service on it, measure, print and save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=default_base_dir())
+    parser.add_argument("--model", type=Path, default=default_model_dir(),
+                        help="[default: what `cogcore serve` serves: the core, else the base]")
     parser.add_argument("--kb", type=Path, default=default_kb_dir())
     parser.add_argument("--n", type=int, default=200, help="KB questions to answer")
     parser.add_argument("--out", type=Path, default=artifacts_dir() / "reports" / "facts")
