@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from pruning.pipeline import PruneConfig
+from pruning.report import write_core_report
 from pruning.runs import RunSettings, prune_job
 
 DEFAULT_WIDTH = 1367  # of SmolLM2-135M's 1536 neurons per MLP (11% cut): with the trimmed
@@ -43,9 +44,11 @@ def build_default_core(settings: RunSettings, out: Path, *, force: bool = False)
         return False
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    report = prune_job(settings, cfg, partial)
-    (partial / "core_report.json").write_text(json.dumps({**report, "out": str(out)}, indent=2)
-                                              + "\n")
+    report = {**prune_job(settings, cfg, partial), "out": str(out)}
+    if "suites" in report:  # evaluated: the Markdown view names the final directory too
+        write_core_report(partial, report)
+    else:
+        (partial / "core_report.json").write_text(json.dumps(report, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return True
