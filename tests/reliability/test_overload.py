@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import live_server as srv
 from tests.reliability import load
-from tests.reliability import server as srv
 from tests.reliability.report import env_int, record
 
 BATCH, WAITING = 2, 2

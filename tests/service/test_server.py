@@ -2,84 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from openai import OpenAI
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Server:
-    """A running `cogcore serve` subprocess."""
-
-    process: subprocess.Popen
-    url: str
-    model: str
-
-    def running(self) -> float:
-        """The cogcore:num_requests_running gauge, read from /metrics."""
-        text = httpx.get(f"{self.url}/metrics").text
-        match = re.search(r"^cogcore:num_requests_running\{[^}]*\} (\S+)$", text, re.M)
-        assert match, text
-        return float(match.group(1))
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(model_dir: Path, env: dict[str, str], timeout_s: float = 600) -> Server:
-    """Start `cogcore serve` and wait until /ready answers 200."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("cogcore")
-    process = subprocess.Popen(
-        [str(exe), "serve", "--port", str(port), "--model", str(model_dir)], cwd=REPO,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "COGCORE_TORCH_THREADS": "2", **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "cogcore serve exited during startup"
-        try:
-            if httpx.get(f"{url}/ready").status_code == 200:
-                return Server(process, url, model_dir.resolve().name)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError("cogcore serve never became ready")
-
-
-def stop_server(server: Server) -> None:
-    """Terminate the server and wait for it."""
-    if server.process.poll() is None:
-        server.process.terminate()
-        server.process.wait(timeout=60)
+from tests.live_server import Server, start, stop
 
 
 @pytest.fixture(scope="module")
-def real_server(default_base_dir: Path, default_kb_dir: Path) -> Iterator[Server]:
+def real_server(default_base_dir: Path, default_kb_dir: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One real server on the default model, embedder and knowledge base for the module."""
-    server = start_server(default_base_dir, {"COGCORE_API_KEYS": "test-key",
-                                             "COGCORE_KB_DIR": str(default_kb_dir)})
+    log = tmp_path_factory.mktemp("real-server") / "serve.log"
+    server = start(default_base_dir, log, env={"COGCORE_API_KEYS": "test-key",
+                                                "COGCORE_KB_DIR": str(default_kb_dir)})
     yield server
-    stop_server(server)
+    stop(server)
 
 
 @pytest.fixture
@@ -148,18 +92,18 @@ def test_disconnect_frees_the_row(real_server: Server) -> None:
     with httpx.stream("POST", f"{real_server.url}/v1/completions", json=body,
                       headers=headers, timeout=60) as response:
         next(response.iter_lines())
-        assert real_server.running() == 1
+        assert real_server.gauge("num_requests_running") == 1
     deadline = time.monotonic() + 10
-    while real_server.running() and time.monotonic() < deadline:
+    while real_server.gauge("num_requests_running") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert real_server.running() == 0
+    assert real_server.gauge("num_requests_running") == 0
 
 
-def test_sigterm_drains_running_requests(tiny_llama_dir: Path) -> None:
+def test_sigterm_drains_running_requests(tiny_llama_dir: Path, tmp_path: Path) -> None:
     """On SIGTERM a running request still completes, then the process exits."""
-    server = start_server(tiny_llama_dir, {"COGCORE_LOAD_EMBEDDER": "false",
-                                           "COGCORE_LOAD_KB": "false",
-                                           "COGCORE_DRAIN_TIMEOUT_S": "30"})
+    server = start(tiny_llama_dir, tmp_path / "serve.log",
+                   env={"COGCORE_LOAD_EMBEDDER": "false", "COGCORE_LOAD_KB": "false",
+                        "COGCORE_DRAIN_TIMEOUT_S": "30"})
     result: dict[str, httpx.Response] = {}
     body = {"model": server.model, "prompt": "a", "max_tokens": 140, "temperature": 0}
 
@@ -169,13 +113,13 @@ def test_sigterm_drains_running_requests(tiny_llama_dir: Path) -> None:
     worker = threading.Thread(target=call)
     try:
         worker.start()
-        while not server.running():
+        while not server.gauge("num_requests_running"):
             time.sleep(0.005)
         server.process.send_signal(signal.SIGTERM)
         worker.join(timeout=60)
         # uvicorn re-raises the captured SIGTERM once shut down, as a well-behaved process.
         assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
     finally:
-        stop_server(server)
+        stop(server)
     assert result["r"].status_code == 200
     assert result["r"].json()["usage"]["completion_tokens"] > 0

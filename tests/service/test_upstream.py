@@ -11,17 +11,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.settings import Settings
+from tests.live_server import Server, start, stop
 from tests.service.test_api import assert_error, ready_client
-from tests.service.test_server import Server, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
-def upstream(tiny_llama_dir: Path) -> Iterator[Server]:
+def upstream(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real `cogcore serve` on the tiny Llama, on a loopback port."""
-    server = start_server(tiny_llama_dir, {"COGCORE_LOAD_EMBEDDER": "false",
-                                           "COGCORE_API_KEYS": "upstream-key"})
+    log = tmp_path_factory.mktemp("upstream") / "serve.log"
+    server = start(tiny_llama_dir, log, env={"COGCORE_LOAD_EMBEDDER": "false",
+                                              "COGCORE_API_KEYS": "upstream-key"})
     yield server
-    stop_server(server)
+    stop(server)
 
 
 def front(model_dir: Path, url: str, **overrides: object) -> TestClient:
