@@ -75,9 +75,9 @@ def trim_vocabulary(
     spec = tokenizer_trimmed_spec(tokenizer, size)
     trimmed = copy.deepcopy(tokenizer)
     trimmed._tokenizer = Tokenizer.from_str(json.dumps(spec))  # noqa: SLF001 - no public setter
-    model.resize_token_embeddings(size, mean_resizing=False)
     for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
         value = getattr(model.config, name, None)
         if isinstance(value, int) and value >= size:
             raise VocabTrimError(f"{name} {value} would be trimmed away")
+    model.resize_token_embeddings(size, mean_resizing=False)
     return trimmed
