@@ -15,9 +15,9 @@ import torch
 from cogcore.errors import CogcoreError
 from pruning.attribution import collect_neuron_stats
 from pruning.calibration import CalibrationSets
-from pruning.compact import compact_mlp, count_params, intermediate_size, keep_top
+from pruning.compact import compact_mlp, count_params, intermediate_size, keep_top, mlp_modules
 from pruning.heal import distill, refit_down_proj
-from pruning.kfac import KfacConfig, kfac_edit
+from pruning.kfac import PROJECTIONS, KfacConfig, kfac_edit
 from pruning.scoring import (
     ContrastiveConfig,
     score_contrastive,
@@ -101,6 +101,16 @@ def _check(model: PreTrainedModel, cfg: PruneConfig) -> bool:
         raise PruneConfigError("kfac edits without cutting; use kfac+contrastive to cut")
     if cfg.method != "kfac" and not cut:
         raise PruneConfigError(f"{cfg.method} needs a width below {full} (or a sparsity)")
+    if cfg.method.startswith("kfac"):
+        count = len(mlp_modules(model))
+        outside = sorted(i for i in cfg.kfac.layers or () if not 0 <= i < count)
+        if outside:
+            raise PruneConfigError(f"K-FAC layers {outside} are outside 0..{count - 1}")
+        unknown = sorted(set(cfg.kfac.projections) - set(PROJECTIONS))
+        if unknown or not cfg.kfac.projections:
+            raise PruneConfigError(f"K-FAC projections must be among {PROJECTIONS}")
+        if not 0.0 < cfg.kfac.kept_mass <= 1.0:
+            raise PruneConfigError(f"K-FAC kept mass {cfg.kfac.kept_mass} is outside (0, 1]")
     return cut
 
 

@@ -71,8 +71,32 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
         method=method, width=width, seed=options["seed"], refit=options["refit"],
         heal_steps=options["heal_steps"], heal_lr=options["heal_lr"],
         vocab_size=options["vocab_size"], contrastive=contrastive,
-        kfac=KfacConfig(kept_mass=options["kfac_mass"]),
+        kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
+                        projections=options["kfac_projections"]),
     )
+
+
+def _layers(text: str) -> tuple[int, ...] | None:
+    """'all', or layer indices and ranges: '26-29' or '0,2,24-29'."""
+    if text.strip() == "all":
+        return None
+    layers: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            first, _, last = part.partition("-")
+            layers.extend(range(int(first), int(last or first) + 1))
+    except ValueError as exc:
+        raise PruneCliError(f"--kfac-layers takes 'all' or indices and ranges like 24-29, "
+                            f"not {text!r}") from exc
+    if not layers:
+        raise PruneCliError("--kfac-layers names no layer")
+    return tuple(sorted(set(layers)))
+
+
+def _projections(text: str) -> tuple[str, ...]:
+    """Projection names, with or without the `_proj` suffix: 'gate,up,down'."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    return tuple(n if n.endswith("_proj") else f"{n}_proj" for n in names)
 
 
 @app.callback(invoke_without_command=True)
@@ -91,6 +115,8 @@ def prune_command(
     combine: str = typer.Option("ratio", help="ratio or difference (fact vs retain)"),
     retain_reduce: str = typer.Option("mean", help="mean or max over the retain sets"),
     kfac_mass: float = typer.Option(0.8, help="Curvature mass the K-FAC edit keeps"),
+    kfac_layers: str = typer.Option("all", help="Layers the K-FAC edit touches: all, or 24-29"),
+    kfac_projections: str = typer.Option("gate,up,down", help="MLP projections K-FAC edits"),
     calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
     evaluation: str = typer.Option("full", "--eval", help="full, medium, quick or none"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
@@ -107,7 +133,8 @@ def prune_command(
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
                   heal_steps=heal_steps, heal_lr=heal_lr, vocab_size=vocab_size,
                   attribution=attribution, combine=combine,
-                  retain_reduce=retain_reduce, kfac_mass=kfac_mass)
+                  retain_reduce=retain_reduce, kfac_mass=kfac_mass,
+                  kfac_layers=_layers(kfac_layers), kfac_projections=_projections(kfac_projections))
     target = out or default_core_dir()
     report = prune_job(_settings(base, device, calibration, evaluation), cfg, target)
     params = report["params"]
@@ -129,6 +156,8 @@ def sweep_command(
                                 help="Comma-separated methods that cut neurons"),
     sparsities: str = typer.Option("0.35,0.5", help="Comma-separated fractions removed"),
     kfac_masses: str = typer.Option("0.9,0.7", help="Kept masses of edit-only kfac runs"),
+    kfac_layers: str = typer.Option("all", help="Layers every K-FAC run edits: all, or e.g. 24-29"),
+    kfac_projections: str = typer.Option("gate,up,down", help="MLP projections K-FAC edits"),
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after each refit"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
@@ -145,14 +174,18 @@ def sweep_command(
     defaults = {"seed": 0, "refit": True, "heal_steps": heal_steps, "heal_lr": heal_lr,
                 "vocab_size": vocab_size,
                 "attribution": "grad_x_act",
-                "combine": "ratio", "retain_reduce": "mean", "kfac_mass": 0.8}
+                "combine": "ratio", "retain_reduce": "mean", "kfac_mass": 0.8,
+                "kfac_layers": _layers(kfac_layers),
+                "kfac_projections": _projections(kfac_projections)}
     runs = []
     for sparsity in _floats(sparsities):
         width = _width(base, None, sparsity)
         for method in [m.strip() for m in methods.split(",") if m.strip()]:
             runs.append((f"s={sparsity:g}", _config(method, width, **defaults)))
+    where = "" if kfac_layers.strip() == "all" else f" layers={kfac_layers.strip()}"
     for mass in _floats(kfac_masses):
-        runs.append((f"mass={mass:g}", _config("kfac", None, **{**defaults, "kfac_mass": mass})))
+        runs.append((f"mass={mass:g}{where}",
+                     _config("kfac", None, **{**defaults, "kfac_mass": mass})))
     settings = _settings(base, device, calibration, evaluation)
     target = out or artifacts_dir() / "sweep"
     sweep_job(settings, runs, target)

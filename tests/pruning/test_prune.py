@@ -10,6 +10,7 @@ from transformers import AutoTokenizer
 
 from pruning.calibration import CalibrationSets, calibration_sets
 from pruning.compact import save_checkpoint
+from pruning.kfac import KfacConfig
 from pruning.pipeline import METHODS, PruneConfig, PruneConfigError, prune
 from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)
 
@@ -51,3 +52,21 @@ def test_config_errors_are_explicit(tiny_llama_dir: Path, tiny_sets: Calibration
         prune(base, tiny_sets, PruneConfig(method="kfac", width=64))
     with pytest.raises(PruneConfigError, match="needs a width"):
         prune(base, tiny_sets, PruneConfig(method="random"))
+    with pytest.raises(PruneConfigError, match=r"K-FAC layers \[7\] are outside 0..1"):
+        prune(base, tiny_sets, PruneConfig(method="kfac", kfac=KfacConfig(layers=(1, 7))))
+    with pytest.raises(PruneConfigError, match="K-FAC projections must be among"):
+        prune(base, tiny_sets, PruneConfig(method="kfac", kfac=KfacConfig(projections=("q",))))
+    with pytest.raises(PruneConfigError, match=r"kept mass 0.0 is outside"):
+        prune(base, tiny_sets, PruneConfig(method="kfac", kfac=KfacConfig(kept_mass=0.0)))
+
+
+def test_kfac_edits_only_the_chosen_layers_and_projections(
+    tiny_llama_dir: Path, tiny_sets: CalibrationSets
+) -> None:
+    base = load_fp32(tiny_llama_dir)
+    cfg = PruneConfig(method="kfac", kfac=KfacConfig(kept_mass=0.5, layers=(1,),
+                                                     projections=("up_proj",)))
+    core = prune(base, tiny_sets, cfg).model
+    changed = {name for name, value in core.state_dict().items()
+               if not torch.equal(value, base.state_dict()[name])}
+    assert changed == {"model.layers.1.mlp.up_proj.weight"}
