@@ -36,6 +36,7 @@ from service.settings import default_model_dir
 
 KEY = "facts-eval-admin"
 CONCURRENCY = 8
+MAX_TOKENS = 24  # per answer; --max-tokens
 
 
 @dataclass(frozen=True)
@@ -47,19 +48,21 @@ class Asked:
     route: str
     abstained: bool
     sources: list[str]
+    evidence: list[str]
 
 
 async def ask(client: httpx.AsyncClient, model: str, question: str, retrieval: str = "auto",
-              max_tokens: int = 24) -> Asked:
+              max_tokens: int | None = None) -> Asked:
     """One greedy chat completion; the reply with its `cogcore` extension."""
     body = {"model": model, "messages": [{"role": "user", "content": question}],
-            "max_tokens": max_tokens, "temperature": 0, "retrieval": retrieval}
+            "max_tokens": max_tokens or MAX_TOKENS, "temperature": 0, "retrieval": retrieval}
     response = await client.post("/v1/chat/completions", json=body)
     response.raise_for_status()
     data = response.json()
     info = data["cogcore"]
     return Asked(question, data["choices"][0]["message"]["content"], info["route"],
-                 info["abstained"], [s["id"] for s in info["sources"]])
+                 info["abstained"], [s["id"] for s in info["sources"]],
+                 [s["text"] for s in info["sources"]])
 
 
 async def ask_all(client: httpx.AsyncClient, model: str, questions: Sequence[str],
@@ -77,6 +80,12 @@ async def ask_all(client: httpx.AsyncClient, model: str, questions: Sequence[str
 def contains(answer: str, expected: str) -> bool:
     """Whether the normalized answer holds the normalized expected string as whole words."""
     return f" {normalize(expected)} " in f" {normalize(answer)} "
+
+
+def miss(asked: Asked, expected: str) -> dict:
+    """A wrong answer with what the reader was given, for reading the failures one by one."""
+    return {"question": asked.question, "expected": expected, "answer": asked.answer,
+            "abstained": asked.abstained, "evidence": asked.evidence}
 
 
 def rate(flags: Sequence[bool]) -> dict[str, float | int]:
@@ -112,7 +121,7 @@ async def answers(client: httpx.AsyncClient, model: str, n: int) -> dict:
             [contains(g.answer, q.answer) and q.entity_id in g.sources for q, g, _ in pairs]),
         "closed_book_correct": rate([contains(c.answer, q.answer) for q, _, c in pairs]),
         "abstained_on_answerable": rate([g.abstained for _, g, _ in pairs]),
-        "examples": [(q.text, q.answer, g.answer) for q, g, _ in pairs[:5]],
+        "misses": [miss(g, q.answer) for q, g, _ in pairs if not contains(g.answer, q.answer)],
     }
 
 
@@ -150,6 +159,10 @@ async def updates(client: httpx.AsyncClient, model: str, invented: list[Entity])
                                                                      strict=True)]),
         "contradictions_citing_the_new_document": rate(
             [i in a.sources for a, (_, _, i, _) in zip(followed, changed, strict=True)]),
+        "misses": [miss(a, f.answer) for a, f in zip(new, facts, strict=True)
+                   if not contains(a.answer, f.answer)]
+        + [miss(a, fake) for a, (_, fake, _, _) in zip(followed, changed, strict=True)
+           if not contains(a.answer, fake)],
     }
 
 
@@ -162,19 +175,20 @@ async def abstention(client: httpx.AsyncClient, model: str, absent: list[Entity]
             "all": rate([a.abstained for a in invented + world])}
 
 
-async def measure(url: str, model: str, n: int) -> dict:
-    """Every figure of docs/facts.md, in one run against one service."""
+PARTS = ("routing", "answers", "abstention", "updates")
+
+
+async def measure(url: str, model: str, n: int, parts: Sequence[str] = PARTS) -> dict:
+    """The figures of docs/facts.md (every part by default), in one run against one service."""
     fictional = list(fictional_entities())
     rng = random.Random(5)
     rng.shuffle(fictional)
     headers = {"Authorization": f"Bearer {KEY}"}
+    jobs = {"routing": lambda c: routing(c, model), "answers": lambda c: answers(c, model, n),
+            "abstention": lambda c: abstention(c, model, fictional[40:100]),
+            "updates": lambda c: updates(c, model, fictional[:40])}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as client:
-        return {
-            "routing": await routing(client, model),
-            "answers": await answers(client, model, n),
-            "abstention": await abstention(client, model, fictional[40:100]),
-            "updates": await updates(client, model, fictional[:40]),
-        }
+        return {part: await jobs[part](client) for part in PARTS if part in parts}
 
 
 def main() -> None:
@@ -184,15 +198,24 @@ def main() -> None:
                         help="[default: what `cogcore serve` serves: the core, else the base]")
     parser.add_argument("--kb", type=Path, default=default_kb_dir())
     parser.add_argument("--n", type=int, default=200, help="KB questions to answer")
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS,
+                        help="tokens per answer [default: %(default)s]")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help="comma-separated parts to measure [default: all]")
     parser.add_argument("--out", type=Path, default=artifacts_dir() / "reports" / "facts")
     args = parser.parse_args()
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    if not parts or set(parts) - set(PARTS):
+        parser.error(f"--only takes parts of {','.join(PARTS)}")
+    global MAX_TOKENS  # noqa: PLW0603 - one setting for every question of the run
+    MAX_TOKENS = args.max_tokens
     with tempfile.TemporaryDirectory() as scratch:
         kb = Path(scratch) / "kb"
         shutil.copytree(args.kb, kb, ignore=shutil.ignore_patterns("writer.lock"))
         env = {"COGCORE_ADMIN_KEYS": KEY, "COGCORE_KB_DIR": str(kb)}
         with running_service(args.model, env) as (url, model):
-            report = asyncio.run(measure(url, model, args.n))
-    report["model"] = str(args.model)
+            report = asyncio.run(measure(url, model, args.n, parts))
+    report.update(model=str(args.model), max_tokens=MAX_TOKENS)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "facts.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
