@@ -9,7 +9,7 @@ general text has an empty prompt and is its own target.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -123,10 +123,23 @@ class CalibrationSets:
 
     facts: list[Batch]
     retain: dict[str, list[Batch]]
+    # The retain examples as text, to tokenize again for a core whose vocabulary was trimmed.
+    retain_examples: dict[str, list[Example]] = field(default_factory=dict)
+    batch_size: int = 8
+    max_tokens: int = 384
 
     def retain_batches(self) -> list[Batch]:
         """Every retain batch: what healing and the curvature factors see (never facts)."""
         return [batch for batches in self.retain.values() for batch in batches]
+
+    def retain_batches_for(self, tokenizer: PreTrainedTokenizerBase) -> list[Batch]:
+        """The retain examples tokenized by `tokenizer` (a trimmed vocabulary splits words
+        differently from the base's, so the base's batches would feed it ids it lacks)."""
+        if not self.retain_examples:
+            raise ValueError("these calibration sets keep no retain text to tokenize again")
+        return [batch for items in self.retain_examples.values()
+                for batch in make_batches(tokenizer, items, batch_size=self.batch_size,
+                                          max_tokens=self.max_tokens)]
 
 
 def general_paragraphs(count: int) -> list[str]:
@@ -168,4 +181,6 @@ def calibration_sets(
         for name, items in examples.items()
     }
     facts = batched.pop("facts")
-    return CalibrationSets(facts=facts, retain=batched)
+    examples.pop("facts")
+    return CalibrationSets(facts=facts, retain=batched, retain_examples=examples,
+                           batch_size=batch_size, max_tokens=max_tokens)

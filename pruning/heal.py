@@ -4,7 +4,8 @@ First a closed-form least-squares refit, layer by layer: each pruned MLP's kept 
 columns are solved so that the MLP reproduces the base MLP's output on the same inputs (as
 SparseGPT and FLAP compensate). Sequentially, the inputs are the pruned model's own hidden
 states, so each layer also corrects the drift of the layers below it. Then, optionally, a short
-distillation from the base (KL between next-token distributions on retain text).
+distillation from the base (KL between next-token distributions on retain text), after any
+vocabulary trim, so that the core learns its own tokenization of the same text.
 """
 
 from __future__ import annotations
@@ -138,9 +139,14 @@ def distill(
     steps: int,
     lr: float = 5e-5,
 ) -> list[float]:
-    """A short KL(teacher ‖ student) distillation on retain text; returns the loss per step."""
+    """A short KL(teacher ‖ student) distillation on retain text; returns the loss per step.
+
+    A student with a trimmed vocabulary (its ids a prefix of the teacher's) learns the teacher's
+    next-token distribution renormalized over the tokens it kept.
+    """
     if steps <= 0:
         return []
+    vocab = student.get_output_embeddings().out_features
     student.train()
     optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
     losses = []
@@ -150,7 +156,7 @@ def distill(
         real = batch.attention_mask.bool()
         with torch.no_grad():
             target = teacher(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-            target_logp = target.logits[real].float().log_softmax(-1)
+            target_logp = target.logits[real][:, :vocab].float().log_softmax(-1)
         logits = student(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         loss = torch.nn.functional.kl_div(
             logits[real].float().log_softmax(-1), target_logp, log_target=True,

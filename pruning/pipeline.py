@@ -118,7 +118,7 @@ def prune(
     base: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig,
     tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> PruneResult:
-    """Build the core from a copy of `base`: edit, score, cut, refit, distill, trim the vocabulary.
+    """Build the core from a copy of `base`: edit, score, cut, refit, trim the vocabulary, distill.
 
     The core's tokenizer is `tokenizer`, or its trimmed copy when `cfg.vocab_size` is set.
     """
@@ -145,12 +145,15 @@ def prune(
             )
             result.seconds["refit"], clock = time.perf_counter() - clock, time.perf_counter()
             del reference
+    heal_batches = data.retain_batches()
+    if cfg.vocab_size is not None:
+        # After scoring and refit (they use the base's token ids), before distillation: the
+        # core is healed on text as its own tokenizer splits it.
+        result.tokenizer = trim_vocabulary(core, tokenizer, cfg.vocab_size)
+        heal_batches = data.retain_batches_for(result.tokenizer) if cfg.heal_steps else []
     if cfg.heal_steps:
-        losses = distill(core, base, data.retain_batches(), steps=cfg.heal_steps, lr=cfg.heal_lr)
+        losses = distill(core, base, heal_batches, steps=cfg.heal_steps, lr=cfg.heal_lr)
         result.details["distill_loss_first_last"] = [losses[0], losses[-1]]
         result.seconds["distill"] = time.perf_counter() - clock
-    if cfg.vocab_size is not None:
-        # Last: calibration batches and healing use the base's token ids.
-        result.tokenizer = trim_vocabulary(core, tokenizer, cfg.vocab_size)
     result.params_after = count_params(core)
     return result

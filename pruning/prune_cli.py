@@ -158,7 +158,8 @@ def sweep_command(
     kfac_masses: str = typer.Option("0.9,0.7", help="Kept masses of edit-only kfac runs"),
     kfac_layers: str = typer.Option("all", help="Layers every K-FAC run edits: all, or e.g. 24-29"),
     kfac_projections: str = typer.Option("gate,up,down", help="MLP projections K-FAC edits"),
-    heal_steps: int = typer.Option(0, min=0, help="Distillation steps after each refit"),
+    heal_steps: str = typer.Option("0", help="Distillation steps after each refit; a "
+                                   "comma-separated list makes each value a run"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
@@ -171,7 +172,11 @@ def sweep_command(
 
     base = base or default_base_dir()
     _check_vocab(base, vocab_size)
-    defaults = {"seed": 0, "refit": True, "heal_steps": heal_steps, "heal_lr": heal_lr,
+    steps = _floats(heal_steps)
+    if any(h < 0 or h != int(h) for h in steps):
+        raise PruneCliError(f"--heal-steps takes whole numbers of steps, not {heal_steps!r}")
+    heals = [int(h) for h in steps] or [0]
+    defaults = {"seed": 0, "refit": True, "heal_steps": 0, "heal_lr": heal_lr,
                 "vocab_size": vocab_size,
                 "attribution": "grad_x_act",
                 "combine": "ratio", "retain_reduce": "mean", "kfac_mass": 0.8,
@@ -180,8 +185,10 @@ def sweep_command(
     runs = []
     for sparsity in _floats(sparsities):
         width = _width(base, None, sparsity)
-        for method in [m.strip() for m in methods.split(",") if m.strip()]:
-            runs.append((f"s={sparsity:g}", _config(method, width, **defaults)))
+        for heal in heals:
+            for method in [m.strip() for m in methods.split(",") if m.strip()]:
+                label = f"s={sparsity:g}" + (f" heal={heal}" if heal else "")
+                runs.append((label, _config(method, width, **{**defaults, "heal_steps": heal})))
     where = "" if kfac_layers.strip() == "all" else f" layers={kfac_layers.strip()}"
     for mass in _floats(kfac_masses):
         runs.append((f"mass={mass:g}{where}",

@@ -1,4 +1,5 @@
-"""The least-squares refit: exact when nothing is cut, closer to the teacher when something is."""
+"""Healing: the least-squares refit (exact without a cut, closer to the teacher with one) and
+distillation, also onto a trimmed vocabulary."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from transformers import AutoTokenizer
 
 from pruning.calibration import Batch, calibration_sets
 from pruning.compact import compact_mlp, intermediate_size, keep_top
-from pruning.heal import refit_down_proj
+from pruning.heal import distill, refit_down_proj
 from pruning.scoring import score_random
+from pruning.vocab import trim_vocabulary
 from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)
 
 
@@ -49,3 +51,36 @@ def test_refit_after_a_cut_moves_the_student_towards_the_teacher(tiny_checkpoint
     residuals = refit_down_proj(student, teacher, batches)
     assert len(residuals) == student.config.num_hidden_layers and max(residuals) < 1.0
     assert _logit_error(student, teacher, batches) < 0.9 * before
+
+
+def _kept_kl(student, teacher, batches: list[Batch]) -> float:
+    """KL(teacher ‖ student) over the student's (kept) ids, summed over the batches' tokens."""
+    vocab = student.config.vocab_size
+    total = 0.0
+    with torch.no_grad():
+        for b in batches:
+            real = b.attention_mask.bool()
+            s = student(input_ids=b.input_ids, attention_mask=b.attention_mask).logits[real]
+            t = teacher(input_ids=b.input_ids, attention_mask=b.attention_mask).logits[real]
+            total += float(torch.nn.functional.kl_div(
+                s.log_softmax(-1), t[:, :vocab].log_softmax(-1), log_target=True,
+                reduction="sum"))
+    return total
+
+
+def test_distillation_after_a_vocabulary_trim_heals_on_the_cores_own_tokens(
+    tiny_checkpoint: Path,
+) -> None:
+    teacher, student = load_fp32(tiny_checkpoint), load_fp32(tiny_checkpoint)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    sets = calibration_sets(tokenizer, 4, batch_size=4, max_tokens=96)
+    with torch.no_grad():
+        compact_mlp(student, keep_top(score_random(student, 0), 64))
+    trimmed = trim_vocabulary(student, tokenizer, 300)
+    batches = sets.retain_batches_for(trimmed)
+    assert max(int(b.input_ids.max()) for b in batches) < 300 <= max(
+        int(b.input_ids.max()) for b in sets.retain_batches()), "the core's own token ids"
+    before = _kept_kl(student, teacher, batches)
+    losses = distill(student, teacher, batches, steps=30, lr=1e-4)
+    assert len(losses) == 30
+    assert _kept_kl(student, teacher, batches) < 0.8 * before

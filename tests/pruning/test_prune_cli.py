@@ -35,16 +35,18 @@ def test_prune_writes_checkpoint_and_report(tiny_qwen2_dir: Path, tmp_path: Path
 def test_sweep_writes_table_and_plot(tiny_llama_dir: Path, tmp_path: Path) -> None:
     result = run_cogcore(
         "prune", "sweep", "--base", str(tiny_llama_dir), "--methods", "random,magnitude",
-        "--sparsities", "0.5", "--kfac-masses", "0.5", "--kfac-layers", "1",
+        "--sparsities", "0.5", "--heal-steps", "0,2", "--kfac-masses", "0.5", "--kfac-layers", "1",
         "--kfac-projections", "up,down", "--calibration", "2", "--eval", "quick",
         "--device", "cpu", "--out", str(tmp_path), env=ONE_THREAD,
     )
     assert result.returncode == 0, result.stderr
     sweep = json.loads((tmp_path / "sweep.json").read_text())
     assert [run["name"] for run in sweep["runs"]] == [
-        "random s=0.5", "magnitude s=0.5", "kfac mass=0.5 layers=1"
+        "random s=0.5", "magnitude s=0.5", "random s=0.5 heal=2", "magnitude s=0.5 heal=2",
+        "kfac mass=0.5 layers=1",
     ]
-    assert sweep["runs"][2]["config"]["kfac"] == {
+    assert [run["config"]["heal_steps"] for run in sweep["runs"]] == [0, 0, 2, 2, 0]
+    assert sweep["runs"][4]["config"]["kfac"] == {
         "kept_mass": 0.5, "layers": [1], "projections": ["up_proj", "down_proj"]
     }
     assert (tmp_path / "sweep.png").stat().st_size > 0
