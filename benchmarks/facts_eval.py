@@ -52,10 +52,10 @@ class Asked:
 
 
 async def ask(client: httpx.AsyncClient, model: str, question: str, retrieval: str = "auto",
-              max_tokens: int | None = None) -> Asked:
+              max_tokens: int = MAX_TOKENS) -> Asked:
     """One greedy chat completion; the reply with its `cogcore` extension."""
     body = {"model": model, "messages": [{"role": "user", "content": question}],
-            "max_tokens": max_tokens or MAX_TOKENS, "temperature": 0, "retrieval": retrieval}
+            "max_tokens": max_tokens, "temperature": 0, "retrieval": retrieval}
     response = await client.post("/v1/chat/completions", json=body)
     response.raise_for_status()
     data = response.json()
@@ -108,12 +108,13 @@ async def routing(client: httpx.AsyncClient, model: str) -> dict:
                 [a.route == "reasoning" and not a.sources for a in reasoning])}
 
 
-async def answers(client: httpx.AsyncClient, model: str, n: int) -> dict:
+async def answers(client: httpx.AsyncClient, model: str, n: int, max_tokens: int) -> dict:
     """Grounded against closed-book accuracy on the same never-tuned KB questions."""
     test = [q for q in question_set() if q.split == "test" and q.phrasing == "question"]
     sample = random.Random(7).sample(test, min(n, len(test)))
-    grounded = await ask_all(client, model, [q.text for q in sample])
-    closed = await ask_all(client, model, [q.text for q in sample], retrieval="never")
+    texts = [q.text for q in sample]
+    grounded = await ask_all(client, model, texts, max_tokens=max_tokens)
+    closed = await ask_all(client, model, texts, retrieval="never", max_tokens=max_tokens)
     pairs = list(zip(sample, grounded, closed, strict=True))
     return {
         "grounded_correct": rate([contains(g.answer, q.answer) for q, g, _ in pairs]),
@@ -131,12 +132,13 @@ async def upsert(client: httpx.AsyncClient, documents: list[dict]) -> None:
     response.raise_for_status()
 
 
-async def updates(client: httpx.AsyncClient, model: str, invented: list[Entity]) -> dict:
+async def updates(client: httpx.AsyncClient, model: str, invented: list[Entity],
+                  max_tokens: int) -> dict:
     """New entities become answerable; contradicted facts are answered from the store."""
     await upsert(client, [{"id": e.id, "text": e.document(), "metadata": {"kind": e.kind}}
                           for e in invented])
     facts = [first_askable(e) for e in invented]
-    new = await ask_all(client, model, [f.question for f in facts])
+    new = await ask_all(client, model, [f.question for f in facts], max_tokens=max_tokens)
     countries = [e for e in load_entities() if e.kind == "country"
                  and any(f.relation.name == "capital" for f in e.facts)]
     chosen = random.Random(11).sample(countries, 40)
@@ -149,7 +151,8 @@ async def updates(client: httpx.AsyncClient, model: str, invented: list[Entity])
         changed.append((real, fake, f"corrected:{entity.id}", text))
     await upsert(client, [{"id": i, "text": t, "metadata": {"kind": "country"}}
                           for _, _, i, t in changed])
-    followed = await ask_all(client, model, [real.question for real, *_ in changed])
+    followed = await ask_all(client, model, [real.question for real, *_ in changed],
+                             max_tokens=max_tokens)
     return {
         "new_entities_correct_and_cited": rate(
             [contains(a.answer, f.answer) and f.entity_id in a.sources
@@ -178,15 +181,17 @@ async def abstention(client: httpx.AsyncClient, model: str, absent: list[Entity]
 PARTS = ("routing", "answers", "abstention", "updates")
 
 
-async def measure(url: str, model: str, n: int, parts: Sequence[str] = PARTS) -> dict:
+async def measure(url: str, model: str, n: int, parts: Sequence[str] = PARTS,
+                  max_tokens: int = MAX_TOKENS) -> dict:
     """The figures of docs/facts.md (every part by default), in one run against one service."""
     fictional = list(fictional_entities())
     rng = random.Random(5)
     rng.shuffle(fictional)
     headers = {"Authorization": f"Bearer {KEY}"}
-    jobs = {"routing": lambda c: routing(c, model), "answers": lambda c: answers(c, model, n),
+    jobs = {"routing": lambda c: routing(c, model),
+            "answers": lambda c: answers(c, model, n, max_tokens),
             "abstention": lambda c: abstention(c, model, fictional[40:100]),
-            "updates": lambda c: updates(c, model, fictional[:40])}
+            "updates": lambda c: updates(c, model, fictional[:40], max_tokens)}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as client:
         return {part: await jobs[part](client) for part in PARTS if part in parts}
 
@@ -207,15 +212,13 @@ def main() -> None:
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     if not parts or set(parts) - set(PARTS):
         parser.error(f"--only takes parts of {','.join(PARTS)}")
-    global MAX_TOKENS  # noqa: PLW0603 - one setting for every question of the run
-    MAX_TOKENS = args.max_tokens
     with tempfile.TemporaryDirectory() as scratch:
         kb = Path(scratch) / "kb"
         shutil.copytree(args.kb, kb, ignore=shutil.ignore_patterns("writer.lock"))
         env = {"COGCORE_ADMIN_KEYS": KEY, "COGCORE_KB_DIR": str(kb)}
         with running_service(args.model, env) as (url, model):
-            report = asyncio.run(measure(url, model, args.n, parts))
-    report.update(model=str(args.model), max_tokens=MAX_TOKENS)
+            report = asyncio.run(measure(url, model, args.n, parts, args.max_tokens))
+    report.update(model=str(args.model), max_tokens=args.max_tokens)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "facts.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
