@@ -111,9 +111,11 @@ def load_grounding(settings: Settings, embedder: Embedder) -> tuple[KnowledgeBas
     grounding = Grounding(kb, router, GroundingSettings(
         k=settings.retrieval_k, mode=settings.retrieval_mode,
         evidence_sentences=settings.evidence_sentences,
+        lexical_weight=settings.evidence_lexical_weight,
         min_score=settings.abstain_min_score,
         max_unknown_names=settings.abstain_max_unknown_names,
-        abstain_message=settings.abstain_message))
+        abstain_message=settings.abstain_message,
+        constrain_to_evidence=settings.constrain_to_evidence))
     return kb, grounding
 
 

@@ -20,6 +20,7 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    allowed_tokens: frozenset[int] | None = None  # None: any token; else only these are chosen
 
     @property
     def greedy(self) -> bool:
@@ -43,11 +44,23 @@ def sample_rows(
     logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None]
 ) -> list[int]:
     """One token per row of `logits` (rows x vocab), each row with its own parameters."""
+    for row, p in enumerate(params):
+        if p.allowed_tokens is not None:
+            logits[row] = restrict(logits[row], p.allowed_tokens)
     tokens = logits.argmax(dim=-1).tolist()
     for row, (p, generator) in enumerate(zip(params, generators, strict=True)):
         if not p.greedy:
             tokens[row] = _sample_one(logits[row].float(), p, generator)
     return tokens
+
+
+def restrict(logits: torch.Tensor, allowed: frozenset[int]) -> torch.Tensor:
+    """`logits` with every token outside `allowed` made impossible."""
+    keep = torch.tensor(sorted(i for i in allowed if 0 <= i < logits.shape[-1]),
+                        dtype=torch.long, device=logits.device)
+    out = torch.full_like(logits, float("-inf"))
+    out[keep] = logits[keep]
+    return out
 
 
 def _sample_one(logits: torch.Tensor, p: SamplingParams, generator: torch.Generator | None

@@ -9,7 +9,7 @@ import asyncio
 import base64
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +23,7 @@ from service.errors import (
     UnsupportedParameter,
     service_error_body,
 )
-from service.grounding import Grounded, Grounding, fit_evidence
+from service.grounding import Grounded, Grounding, evidence_vocabulary, fit_evidence
 from service.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -180,12 +180,18 @@ class Serving:
             if name in req.model_fields_set and not accepted(getattr(req, name, None)):
                 raise UnsupportedParameter(f"parameter {name!r} is not supported", name)
 
-    def _answer(self, grounded: Grounded, ids: list[int], params: SamplingParams
-                ) -> AsyncIterator[Delta]:
+    def _answer(self, grounded: Grounded, ids: list[int], params: SamplingParams,
+                query: str | None) -> AsyncIterator[Delta]:
         """The engine's deltas, the reader prompt's prefix first; or the abstention reply."""
         if grounded.abstained:
             return _abstention(self.grounding.settings.abstain_message if self.grounding else "")
         prefix = grounded.prompt.assistant_prefix if grounded.prompt else ""
+        if grounded.prompt is not None and self.grounding is not None \
+                and self.grounding.settings.constrain_to_evidence:
+            stop_ids = {self.tokenizer.eos_token_id, *getattr(self.engine, "eos_ids", ())}
+            texts = [hit.text for hit in grounded.sources] + [query or ""]
+            allowed = evidence_vocabulary(self.tokenizer, texts, stop_ids - {None})
+            params = replace(params, allowed_tokens=allowed)
         return _prefixed(prefix, self.engine.generate(ids, params, self.timeout_s))
 
     async def _prepare_chat(self, req: ChatCompletionRequest
@@ -194,7 +200,7 @@ class Serving:
         grounded = await self.ground(req, query)
         grounded = self._fitted(grounded, query, req.max_completion_tokens or req.max_tokens)
         ids, params = self.chat_prompt(req, grounded)
-        return grounded, self._answer(grounded, ids, params)
+        return grounded, self._answer(grounded, ids, params, query)
 
     async def _prepare_completion(self, req: CompletionRequest
                                   ) -> tuple[Grounded, AsyncIterator[Delta]]:
@@ -204,7 +210,7 @@ class Serving:
         if grounded.prompt is not None:
             ids = self._reader_ids(grounded)
             params = self._params(req, len(ids), req.max_tokens)
-        return grounded, self._answer(grounded, ids, params)
+        return grounded, self._answer(grounded, ids, params, query)
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
         """A whole chat completion."""

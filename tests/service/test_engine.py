@@ -215,3 +215,29 @@ def test_timeout_drops_the_request(engine_parts: tuple) -> None:
         return engine.num_running
 
     assert run_engine(engine_parts, body) == 0
+
+
+def test_allowed_tokens_restrict_one_row_and_leave_the_rest_of_its_batch_alone(
+    engine_parts: tuple,
+) -> None:
+    """A row restricted to a token set (grounded decoding) gives exactly the greedy text of
+    `generate` under the same restriction; the row batched beside it is unchanged."""
+    model, tokenizer = engine_parts
+    allowed = frozenset(tokenizer(" the capital of Peru is Lima.")["input_ids"])
+    ids = tokenizer(PROMPTS[4]).input_ids
+    prompt = torch.tensor([ids])
+    out = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=10,
+                         do_sample=False, eos_token_id=None, pad_token_id=tokenizer.pad_token_id,
+                         prefix_allowed_tokens_fn=lambda _b, _ids: sorted(allowed))
+    restricted = out[0, len(ids):].tolist()
+    assert set(restricted) <= allowed
+    free = tokenizer.decode(reference_ids(engine_parts, PROMPTS[4], 10), skip_special_tokens=True)
+
+    async def body(engine: Engine) -> list[str]:
+        rows = [SamplingParams(10, allowed_tokens=allowed), SamplingParams(10)]
+        return [t for _, t, _ in await asyncio.gather(
+            *(collect(engine.generate(ids, p)) for p in rows))]
+
+    texts = run_engine(engine_parts, body, max_batch_size=2)
+    assert texts == [tokenizer.decode(restricted, skip_special_tokens=True), free]
+    assert texts[0] != texts[1]
