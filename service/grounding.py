@@ -46,7 +46,7 @@ class GroundingSettings:
     min_score: float = 0.5
     max_unknown_names: int = 0
     abstain_message: str = "The knowledge base has no answer to this."
-    constrain_to_evidence: bool = True  # the reader may only use tokens of its prompt
+    constrain_to_evidence: bool = True  # replies use only the evidence's and question's tokens
 
 
 @dataclass(frozen=True)
