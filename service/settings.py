@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
     evidence_sentences: int = Field(1, ge=0, le=50)  # per request; 0 reads whole passages
     evidence_lexical_weight: float = Field(0.25, ge=0.0, le=10.0)  # benchmarks/evidence_eval.py
-    constrain_to_evidence: bool = True  # grounded replies use only the reader prompt's tokens
+    constrain_to_evidence: bool = True  # grounded replies use only the evidence's tokens
     route_threshold: float = Field(0.5, ge=0.0, le=1.0)
     route_retrieval_threshold: float = Field(DEFAULT_RETRIEVAL_THRESHOLD, ge=-1.0, le=1.0)
     abstain_min_score: float = Field(0.5, ge=-1.0, le=1.0)
