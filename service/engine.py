@@ -251,7 +251,8 @@ class Engine:
         self._advance(list(self._running), logits)
 
     def _advance(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
-        tokens = sample_rows(logits, [s.params for s in seqs], [s.generator for s in seqs])
+        tokens = sample_rows(logits, [s.params for s in seqs], [s.generator for s in seqs],
+                             [s.last_token for s in seqs])
         for seq, token in zip(seqs, tokens, strict=True):
             self._emit(seq, token)
         finished = {id(s) for s in seqs if s.done}

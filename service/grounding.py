@@ -10,6 +10,7 @@ seen: a question about an invented place is otherwise close enough to a real cou
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -74,25 +75,64 @@ def fit_evidence(grounded: Grounded, query: str, size: Callable[[Prompt], int], 
 
 
 # Words a reply restates the evidence with that the evidence itself may lack in that form.
+# No quote marks: after one, a small reader starts quoting the evidence from its first word.
 GLUE = ("the", "a", "an", "is", "are", "was", "were", "of", "in", "and", "or", "called", "it",
-        "its", "not", "no", "yes", "to", "by", "as", "for", "on", "at", ".", ",", ":", '"', "'")
+        "its", "not", "no", "yes", "to", "by", "as", "for", "on", "at", ".", ",")
 
 
-def evidence_vocabulary(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable[int]
-                        ) -> frozenset[int]:
-    """The token ids a grounded reply may use: those of `texts` (the evidence the reader reads
-    and the question, as written and lowercased, at a word start or inside a word; not the
-    prompt's scaffolding such as "Question:"), a few glue words, and the ids that end a reply.
+@dataclass(frozen=True)
+class EvidenceConstraint:
+    """What a grounded reply may say next: it copies the evidence.
 
-    A 135M reader that has to copy a rare name ("Quisun") from the evidence otherwise often
-    garbles it into a likelier one ("Quzun"); restricted to the evidence's own pieces, it copies
-    (docs/facts.md measures the difference).
+    After a token that the evidence continues (" Ku" in "Kuwait City"), only its continuations
+    there may follow, and glue words or punctuation only where the evidence ends a word after
+    it; after any other token (glue, the reply's start), any evidence token may start a copy.
     """
+
+    vocabulary: frozenset[int]
+    successors: dict[int, frozenset[int]]
+    breaks: frozenset[int]  # glue words and punctuation, allowed where a word ends
+    word_starts: frozenset[int]  # evidence tokens that begin a word or are punctuation
+    stop_ids: frozenset[int]
+
+    def allowed(self, last_token: int) -> frozenset[int]:
+        """The ids that may follow `last_token`."""
+        following = self.successors.get(last_token)
+        if not following:
+            return self.vocabulary
+        if following & self.word_starts:
+            return following | self.breaks | self.stop_ids
+        return following | self.stop_ids
+
+
+def evidence_constraint(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable[int]
+                        ) -> EvidenceConstraint:
+    """The constraint of a reply grounded in `texts` (the evidence the reader reads and the
+    question, as written and lowercased; not the prompt's scaffolding such as "Question:").
+
+    A 135M reader that has to copy a rare name ("Quisun", "Kuwait City") from the evidence
+    otherwise garbles it into a likelier one ("Quzun") or stops after its first piece ("Ku");
+    docs/facts.md measures the difference.
+    """
+    def encode(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     text = "\n".join(texts)
-    variants = (text, " " + text, text.lower(), " " + text.lower(),
-                " ".join(GLUE), " " + " ".join(GLUE), " ".join(w.capitalize() for w in GLUE))
-    ids = {i for v in variants for i in tokenizer(v, add_special_tokens=False)["input_ids"]}
-    return frozenset(ids | set(stop_ids))
+    runs = [encode(v) for v in (text, " " + text, text.lower(), " " + text.lower())]
+    glue = [encode(v) for v in (" ".join(GLUE), " " + " ".join(GLUE),
+                                " ".join(w.capitalize() for w in GLUE))]
+    successors: dict[int, set[int]] = {}
+    for run in runs:
+        for a, b in itertools.pairwise(run):
+            successors.setdefault(a, set()).add(b)
+    evidence = {i for run in runs for i in run}
+    starts = {i for i in evidence if not tokenizer.decode([i])[:1].isalnum()}
+    breaks = {i for run in glue for i in run}
+    stops = frozenset(stop_ids)
+    return EvidenceConstraint(
+        vocabulary=frozenset(evidence | breaks | stops),
+        successors={a: frozenset(b) for a, b in successors.items()},
+        breaks=frozenset(breaks), word_starts=frozenset(starts), stop_ids=stops)
 
 
 def names(text: str) -> list[str]:

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+
+class TokenConstraint(Protocol):
+    """Which tokens may come next, given the one before (-1 before the first)."""
+
+    def allowed(self, last_token: int) -> frozenset[int]:
+        """The ids that may follow `last_token`."""
+        ...
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """The same tokens allowed at every step."""
+
+    tokens: frozenset[int]
+
+    def allowed(self, last_token: int) -> frozenset[int]:  # noqa: ARG002 - same at every step
+        """`tokens`, whatever came before."""
+        return self.tokens
 
 
 @dataclass(frozen=True)
@@ -20,7 +39,7 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
-    allowed_tokens: frozenset[int] | None = None  # None: any token; else only these are chosen
+    constraint: TokenConstraint | None = None  # None: any token may come next
 
     @property
     def greedy(self) -> bool:
@@ -41,12 +60,15 @@ def make_generator(params: SamplingParams) -> torch.Generator | None:
 
 
 def sample_rows(
-    logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None]
+    logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
+    last_tokens: list[int] | None = None,
 ) -> list[int]:
-    """One token per row of `logits` (rows x vocab), each row with its own parameters."""
+    """One token per row of `logits` (rows x vocab), each row with its own parameters;
+    `last_tokens` (the token each row chose before, -1 for none) feeds its constraint."""
     for row, p in enumerate(params):
-        if p.allowed_tokens is not None:
-            logits[row] = restrict(logits[row], p.allowed_tokens)
+        if p.constraint is not None:
+            last = last_tokens[row] if last_tokens is not None else -1
+            logits[row] = restrict(logits[row], p.constraint.allowed(last))
     tokens = logits.argmax(dim=-1).tolist()
     for row, (p, generator) in enumerate(zip(params, generators, strict=True)):
         if not p.greedy:

@@ -23,7 +23,7 @@ from service.errors import (
     UnsupportedParameter,
     service_error_body,
 )
-from service.grounding import Grounded, Grounding, evidence_vocabulary, fit_evidence
+from service.grounding import Grounded, Grounding, evidence_constraint, fit_evidence
 from service.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -190,8 +190,8 @@ class Serving:
                 and self.grounding.settings.constrain_to_evidence:
             stop_ids = {self.tokenizer.eos_token_id, *getattr(self.engine, "eos_ids", ())}
             texts = [hit.text for hit in grounded.sources] + [query or ""]
-            allowed = evidence_vocabulary(self.tokenizer, texts, stop_ids - {None})
-            params = replace(params, allowed_tokens=allowed)
+            params = replace(params, constraint=evidence_constraint(
+                self.tokenizer, texts, stop_ids - {None}))
         return _prefixed(prefix, self.engine.generate(ids, params, self.timeout_s))
 
     async def _prepare_chat(self, req: ChatCompletionRequest

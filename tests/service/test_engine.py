@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from service.engine import Delta, Engine
 from service.errors import QueueFull, RequestTimeout
-from service.sampling import SamplingParams
+from service.sampling import SamplingParams, TokenSet
 
 PROMPTS = [
     "The capital of France is",
@@ -234,10 +234,26 @@ def test_allowed_tokens_restrict_one_row_and_leave_the_rest_of_its_batch_alone(
     free = tokenizer.decode(reference_ids(engine_parts, PROMPTS[4], 10), skip_special_tokens=True)
 
     async def body(engine: Engine) -> list[str]:
-        rows = [SamplingParams(10, allowed_tokens=allowed), SamplingParams(10)]
+        rows = [SamplingParams(10, constraint=TokenSet(allowed)), SamplingParams(10)]
         return [t for _, t, _ in await asyncio.gather(
             *(collect(engine.generate(ids, p)) for p in rows))]
 
     texts = run_engine(engine_parts, body, max_batch_size=2)
     assert texts == [tokenizer.decode(restricted, skip_special_tokens=True), free]
     assert texts[0] != texts[1]
+
+
+def test_a_constraint_sees_the_token_its_row_chose_last(engine_parts: tuple) -> None:
+    """The engine hands each row's previous token to its constraint (-1 before the first)."""
+    _, tokenizer = engine_parts
+
+    class Counting:
+        def allowed(self, last_token: int) -> frozenset[int]:
+            return frozenset({40 if last_token < 0 else last_token + 1})
+
+    ids = tokenizer(PROMPTS[0]).input_ids
+
+    async def body(engine: Engine) -> str:
+        return (await collect(engine.generate(ids, SamplingParams(6, constraint=Counting()))))[1]
+
+    assert run_engine(engine_parts, body) == tokenizer.decode(list(range(40, 46)))

@@ -1,4 +1,4 @@
-"""The grounded reader's evidence: which sentences it reads, and the tokens it may answer with."""
+"""The grounded reader's evidence: which sentences it reads, and how its reply copies them."""
 
 from __future__ import annotations
 
@@ -8,24 +8,32 @@ import numpy as np
 from transformers import AutoTokenizer
 
 from retrieval.knowledge_base import Hit
-from service.grounding import closest_sentences, evidence_vocabulary
+from service.grounding import closest_sentences, evidence_constraint
 
 
-def test_evidence_vocabulary_holds_the_evidence_and_not_other_words(tiny_llama_dir: Path
-                                                                     ) -> None:
+def test_evidence_constraint_copies_the_evidence(tiny_llama_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
-    allowed = evidence_vocabulary(
-        tokenizer, ["The capital of Elqui is Quisun.", "What is the capital of Elqui?"],
-        {tokenizer.eos_token_id})
+    evidence = ["The capital of Elqui is Quisun.", "What is the capital of Elqui?"]
+    constraint = evidence_constraint(tokenizer, evidence, {tokenizer.eos_token_id})
 
-    def ids(text: str) -> set[int]:
-        return set(tokenizer(text, add_special_tokens=False)["input_ids"])
+    def ids(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    assert ids(" the capital of Elqui is Quisun.") <= allowed, "the reply restating the evidence"
-    assert ids("Quisun") <= allowed, "a name at a word start without its space"
-    assert tokenizer.eos_token_id in allowed
-    assert not ids(" Zanzibar") <= allowed
-    assert len(allowed) < len(tokenizer) / 2
+    anywhere = constraint.allowed(-1)
+    assert set(ids(" the capital of Elqui is Quisun.")) <= anywhere, "restating the evidence"
+    assert tokenizer.eos_token_id in anywhere
+    assert not set(ids(" Zanzibar")) <= anywhere
+    # Inside a word the evidence continues, only its continuation (or the end) may follow.
+    name = ids(" Quisun")
+    inside = [(a, b) for a, b in zip(name, name[1:], strict=False)
+              if tokenizer.decode([b])[:1].isalnum()]
+    assert inside, "the tiny tokenizer splits the name"
+    a, b = inside[0]
+    assert b in constraint.allowed(a)
+    assert not set(ids(".")) & (constraint.allowed(a) - constraint.successors[a])
+    # Where the evidence ends a word, glue words and punctuation may follow too.
+    period = ids(".")[0]
+    assert period in constraint.allowed(name[-1])
 
 
 def _hit(document_id: str, text: str) -> Hit:
