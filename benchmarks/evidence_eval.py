@@ -17,7 +17,7 @@ import json
 import random
 from pathlib import Path
 
-from cogcore.facts import normalize
+from cogcore.facts import mentions
 from cogcore.paths import artifacts_dir, default_kb_dir
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.questions import question_set
@@ -25,11 +25,6 @@ from service.grounding import GroundingSettings, closest_sentences
 
 WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0)
 COUNTS = (1, 2, 3)
-
-
-def holds(text: str, answer: str) -> bool:
-    """Whether the normalized text holds the normalized answer as whole words."""
-    return f" {normalize(answer)} " in f" {normalize(text)} "
 
 
 def main() -> None:
@@ -49,7 +44,7 @@ def main() -> None:
             for weight in WEIGHTS:
                 kept = [closest_sentences(q.text, h, kb.embedder.encode, count, weight)
                         for q, h in zip(sample, hits, strict=True)]
-                found = [any(holds(s.text, q.answer) and s.document_id == q.entity_id for s in k)
+                found = [any(mentions(s.text, q.answer) and s.document_id == q.entity_id for s in k)
                          for q, k in zip(sample, kept, strict=True)]
                 rows.append({"sentences": count, "lexical_weight": weight,
                              "answer_kept": sum(found) / len(found)})

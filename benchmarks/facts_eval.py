@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 from serve_process import running_service
 
-from cogcore.facts import Entity, Fact, load_entities, normalize
+from cogcore.facts import Entity, Fact, load_entities, mentions
 from cogcore.paths import artifacts_dir, default_kb_dir
 from pruning.evaluation.fictional import fictional_entities
 from retrieval.questions import question_set
@@ -78,11 +78,6 @@ async def ask_all(client: httpx.AsyncClient, model: str, questions: Sequence[str
     return list(await asyncio.gather(*(one(q) for q in questions)))
 
 
-def contains(answer: str, expected: str) -> bool:
-    """Whether the normalized answer holds the normalized expected string as whole words."""
-    return f" {normalize(expected)} " in f" {normalize(answer)} "
-
-
 def miss(asked: Asked, expected: str) -> dict:
     """A wrong answer with what the reader was given, for reading the failures one by one."""
     return {"question": asked.question, "expected": expected, "answer": asked.answer,
@@ -119,12 +114,12 @@ async def answers(client: httpx.AsyncClient, model: str, n: int, max_tokens: int
     closed = await ask_all(client, model, texts, retrieval="never", max_tokens=max_tokens)
     pairs = list(zip(sample, grounded, closed, strict=True))
     return {
-        "grounded_correct": rate([contains(g.answer, q.answer) for q, g, _ in pairs]),
+        "grounded_correct": rate([mentions(g.answer, q.answer) for q, g, _ in pairs]),
         "grounded_correct_and_cited": rate(
-            [contains(g.answer, q.answer) and q.entity_id in g.sources for q, g, _ in pairs]),
-        "closed_book_correct": rate([contains(c.answer, q.answer) for q, _, c in pairs]),
+            [mentions(g.answer, q.answer) and q.entity_id in g.sources for q, g, _ in pairs]),
+        "closed_book_correct": rate([mentions(c.answer, q.answer) for q, _, c in pairs]),
         "abstained_on_answerable": rate([g.abstained for _, g, _ in pairs]),
-        "misses": [miss(g, q.answer) for q, g, _ in pairs if not contains(g.answer, q.answer)],
+        "misses": [miss(g, q.answer) for q, g, _ in pairs if not mentions(g.answer, q.answer)],
     }
 
 
@@ -157,17 +152,17 @@ async def updates(client: httpx.AsyncClient, model: str, invented: list[Entity],
                              max_tokens=max_tokens)
     return {
         "new_entities_correct_and_cited": rate(
-            [contains(a.answer, f.answer) and f.entity_id in a.sources
+            [mentions(a.answer, f.answer) and f.entity_id in a.sources
              for a, f in zip(new, facts, strict=True)]),
         "contradictions_followed": rate(
-            [contains(a.answer, fake) for a, (_, fake, _, _) in zip(followed, changed,
+            [mentions(a.answer, fake) for a, (_, fake, _, _) in zip(followed, changed,
                                                                      strict=True)]),
         "contradictions_citing_the_new_document": rate(
             [i in a.sources for a, (_, _, i, _) in zip(followed, changed, strict=True)]),
         "misses": [miss(a, f.answer) for a, f in zip(new, facts, strict=True)
-                   if not contains(a.answer, f.answer)]
+                   if not mentions(a.answer, f.answer)]
         + [miss(a, fake) for a, (_, fake, _, _) in zip(followed, changed, strict=True)
-           if not contains(a.answer, fake)],
+           if not mentions(a.answer, fake)],
     }
 
 

@@ -67,8 +67,7 @@ class Fact:
 
     def accepts(self, text: str) -> bool:
         """Whether `text` contains the answer or one of its aliases (case and accents folded)."""
-        haystack = f" {normalize(text)} "
-        return any(f" {normalize(a)} " in haystack for a in (self.answer, *self.aliases))
+        return any(mentions(text, a) for a in (self.answer, *self.aliases))
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,11 @@ STATE_RELATIONS = {
     "time_zone": R("time_zone", "The time zone of the capital of {entity} is {answer}."),
     "fips": R("fips", "The FIPS code of {entity} is {answer}."),
 }
+
+
+def mentions(text: str, answer: str) -> bool:
+    """Whether `text` holds `answer` as whole words, case and accents folded."""
+    return f" {normalize(answer)} " in f" {normalize(text)} "
 
 
 def normalize(text: str) -> str:
