@@ -20,17 +20,6 @@ class TokenConstraint(Protocol):
 
 
 @dataclass(frozen=True)
-class TokenSet:
-    """The same tokens allowed at every step."""
-
-    tokens: frozenset[int]
-
-    def allowed(self, last_token: int) -> frozenset[int]:  # noqa: ARG002 - same at every step
-        """`tokens`, whatever came before."""
-        return self.tokens
-
-
-@dataclass(frozen=True)
 class SamplingParams:
     """How one request chooses its tokens and when it stops."""
 
@@ -61,14 +50,13 @@ def make_generator(params: SamplingParams) -> torch.Generator | None:
 
 def sample_rows(
     logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
-    last_tokens: list[int] | None = None,
+    last_tokens: list[int],
 ) -> list[int]:
     """One token per row of `logits` (rows x vocab), each row with its own parameters;
     `last_tokens` (the token each row chose before, -1 for none) feeds its constraint."""
     for row, p in enumerate(params):
         if p.constraint is not None:
-            last = last_tokens[row] if last_tokens is not None else -1
-            logits[row] = restrict(logits[row], p.constraint.allowed(last))
+            logits[row] = restrict(logits[row], p.constraint.allowed(last_tokens[row]))
     tokens = logits.argmax(dim=-1).tolist()
     for row, (p, generator) in enumerate(zip(params, generators, strict=True)):
         if not p.greedy:
