@@ -10,6 +10,7 @@ seen: a question about an invented place is otherwise close enough to a real cou
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable
@@ -114,25 +115,31 @@ def evidence_constraint(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable
     otherwise garbles it into a likelier one ("Quzun") or stops after its first piece ("Ku");
     docs/facts.md measures the difference.
     """
-    def encode(text: str) -> list[int]:
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
     text = "\n".join(texts)
-    runs = [encode(v) for v in (text, " " + text, text.lower(), " " + text.lower())]
-    glue = [encode(v) for v in (" ".join(GLUE), " " + " ".join(GLUE),
-                                " ".join(w.capitalize() for w in GLUE))]
+    runs = [_encode(tokenizer, v) for v in (text, " " + text, text.lower(), " " + text.lower())]
     successors: dict[int, set[int]] = {}
     for run in runs:
         for a, b in itertools.pairwise(run):
             successors.setdefault(a, set()).add(b)
     evidence = {i for run in runs for i in run}
     starts = {i for i in evidence if not tokenizer.decode([i])[:1].isalnum()}
-    breaks = {i for run in glue for i in run}
+    breaks = _glue_ids(tokenizer)
     stops = frozenset(stop_ids)
     return EvidenceConstraint(
-        vocabulary=frozenset(evidence | breaks | stops),
+        vocabulary=frozenset(evidence) | breaks | stops,
         successors={a: frozenset(b) for a, b in successors.items()},
-        breaks=frozenset(breaks), word_starts=frozenset(starts), stop_ids=stops)
+        breaks=breaks, word_starts=frozenset(starts), stop_ids=stops)
+
+
+def _encode(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@functools.lru_cache(maxsize=4)
+def _glue_ids(tokenizer: Any) -> frozenset[int]:
+    """The glue words' ids (with and without a leading space, capitalized): once per tokenizer."""
+    variants = (" ".join(GLUE), " " + " ".join(GLUE), " ".join(w.capitalize() for w in GLUE))
+    return frozenset(i for v in variants for i in _encode(tokenizer, v))
 
 
 def names(text: str) -> list[str]:
