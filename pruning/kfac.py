@@ -35,13 +35,21 @@ class KfacConfig:
     layers: tuple[int, ...] | None = None  # None: every layer
     projections: tuple[str, ...] = PROJECTIONS
 
+    def check(self, layer_count: int) -> None:
+        """Raise `ValueError` unless this edit fits a model of `layer_count` decoder layers."""
+        outside = sorted(i for i in self.layers or () if not 0 <= i < layer_count)
+        if outside:
+            raise ValueError(f"K-FAC layers {outside} are outside 0..{layer_count - 1}")
+        if not self.projections or set(self.projections) - set(PROJECTIONS):
+            raise ValueError(f"K-FAC projections must be among {PROJECTIONS}")
+        if not 0.0 < self.kept_mass <= 1.0:
+            raise ValueError(f"K-FAC kept mass {self.kept_mass} is outside (0, 1]")
+
 
 def _targets(model: PreTrainedModel, cfg: KfacConfig) -> dict[str, torch.nn.Linear]:
     mlps = mlp_modules(model)
+    cfg.check(len(mlps))
     layers = range(len(mlps)) if cfg.layers is None else cfg.layers
-    unknown = set(cfg.projections) - set(PROJECTIONS)
-    if unknown:
-        raise ValueError(f"unknown projections {sorted(unknown)}; choose from {PROJECTIONS}")
     return {f"{i}.{p}": getattr(mlps[i], p) for i in layers for p in cfg.projections}
 
 

@@ -17,7 +17,7 @@ from pruning.attribution import collect_neuron_stats
 from pruning.calibration import CalibrationSets
 from pruning.compact import compact_mlp, count_params, intermediate_size, keep_top, mlp_modules
 from pruning.heal import distill, refit_down_proj
-from pruning.kfac import PROJECTIONS, KfacConfig, kfac_edit
+from pruning.kfac import KfacConfig, kfac_edit
 from pruning.scoring import (
     ContrastiveConfig,
     score_contrastive,
@@ -102,15 +102,10 @@ def _check(model: PreTrainedModel, cfg: PruneConfig) -> bool:
     if cfg.method != "kfac" and not cut:
         raise PruneConfigError(f"{cfg.method} needs a width below {full} (or a sparsity)")
     if cfg.method.startswith("kfac"):
-        count = len(mlp_modules(model))
-        outside = sorted(i for i in cfg.kfac.layers or () if not 0 <= i < count)
-        if outside:
-            raise PruneConfigError(f"K-FAC layers {outside} are outside 0..{count - 1}")
-        unknown = sorted(set(cfg.kfac.projections) - set(PROJECTIONS))
-        if unknown or not cfg.kfac.projections:
-            raise PruneConfigError(f"K-FAC projections must be among {PROJECTIONS}")
-        if not 0.0 < cfg.kfac.kept_mass <= 1.0:
-            raise PruneConfigError(f"K-FAC kept mass {cfg.kfac.kept_mass} is outside (0, 1]")
+        try:
+            cfg.kfac.check(len(mlp_modules(model)))
+        except ValueError as exc:
+            raise PruneConfigError(str(exc)) from exc
     return cut
 
 
@@ -145,14 +140,14 @@ def prune(
             )
             result.seconds["refit"], clock = time.perf_counter() - clock, time.perf_counter()
             del reference
-    heal_batches = data.retain_batches()
     if cfg.vocab_size is not None:
         # After scoring and refit (they use the base's token ids), before distillation: the
         # core is healed on text as its own tokenizer splits it.
         result.tokenizer = trim_vocabulary(core, tokenizer, cfg.vocab_size)
-        heal_batches = data.retain_batches_for(result.tokenizer) if cfg.heal_steps else []
     if cfg.heal_steps:
-        losses = distill(core, base, heal_batches, steps=cfg.heal_steps, lr=cfg.heal_lr)
+        batches = (data.retain_batches() if cfg.vocab_size is None
+                   else data.retain_batches_for(result.tokenizer))
+        losses = distill(core, base, batches, steps=cfg.heal_steps, lr=cfg.heal_lr)
         result.details["distill_loss_first_last"] = [losses[0], losses[-1]]
         result.seconds["distill"] = time.perf_counter() - clock
     result.params_after = count_params(core)
