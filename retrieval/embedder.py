@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -92,3 +94,46 @@ class TextEncoder(Protocol):
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
         """Token counts, one per text."""
         ...
+
+
+class CachedEncoder:
+    """An encoder that embeds each distinct text once, keeping the `max_entries` most recently
+    used vectors (None: all). Safe to share between threads.
+
+    A grounded request embeds its question for the route, the abstention check, the hybrid
+    search and the choice of evidence sentences; the `kb eval` passes embed each question once
+    per search mode.
+    """
+
+    def __init__(self, inner: TextEncoder, max_entries: int | None = 4096) -> None:
+        self.inner = inner
+        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Vectors of `texts`, computing only those not in the cache (in one inner call)."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+            for text in known:
+                self._cache.move_to_end(text)
+        new = list(dict.fromkeys(t for t in texts if t not in known))
+        if new:
+            computed = dict(zip(new, self.inner.encode(new), strict=True))
+            known.update(computed)
+            with self._lock:
+                self._cache.update(computed)
+                while self.max_entries is not None and len(self._cache) > self.max_entries:
+                    self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts])
+
+    def count_tokens(self, text: str) -> int:
+        """Token count of one text, from the wrapped encoder."""
+        return self.count_tokens_batch([text])[0]
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        """Token counts from the wrapped encoder."""
+        return self.inner.count_tokens_batch(texts)

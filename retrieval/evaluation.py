@@ -7,36 +7,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from retrieval.embedder import TextEncoder
 from retrieval.knowledge_base import MODES, Hit, KnowledgeBase
 from retrieval.questions import Question
 
 DEPTH = 10
 BATCH = 256
-
-
-class CachedEncoder:
-    """Wraps an encoder so the dense and hybrid passes embed each question once."""
-
-    def __init__(self, inner: TextEncoder) -> None:
-        self.inner = inner
-        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
-        self._cache: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Vectors of `texts`, computing only those not seen before."""
-        new = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        for text, vector in zip(new, self.inner.encode(new), strict=True):
-            self._cache[text] = vector
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([self._cache[t] for t in texts])
-
-    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
-        """Token counts from the wrapped encoder."""
-        return self.inner.count_tokens_batch(texts)
 
 
 def document_rank(hits: list[Hit], document_id: str) -> int | None:

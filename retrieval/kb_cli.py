@@ -120,14 +120,15 @@ def evaluate(
     out: Path = typer.Option(None, help="Report directory [default: artifacts/reports]"),
 ) -> None:
     """recall@1/@5 and MRR per mode and split on the question set from the same facts."""
-    from retrieval.embedder import Embedder
-    from retrieval.evaluation import CachedEncoder, evaluate, write_report
+    from retrieval.embedder import CachedEncoder, Embedder
+    from retrieval.evaluation import evaluate, write_report
     from retrieval.knowledge_base import MODES, KnowledgeBase
     from retrieval.questions import question_set
 
     questions = question_set()
     path = kb or default_kb_dir()
-    base = KnowledgeBase.open(path, embedder=CachedEncoder(Embedder()), readonly=True)
+    base = KnowledgeBase.open(path, embedder=CachedEncoder(Embedder(), max_entries=None),
+                             readonly=True)
     with base, _progress() as bar:
         task = bar.add_task("searching", total=len(questions) * len(MODES))
         report = evaluate(base, questions, progress=lambda n: bar.advance(task, n))

@@ -47,7 +47,7 @@ from service.upstream import UpstreamEngine
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from retrieval.embedder import Embedder
+    from retrieval.embedder import CachedEncoder
     from retrieval.knowledge_base import KnowledgeBase
 
 log = logging.getLogger("cogcore.service")
@@ -60,7 +60,7 @@ class Resources:
 
     model: PreTrainedModel | None  # None when an upstream engine generates
     tokenizer: PreTrainedTokenizerBase
-    embedder: Embedder | None
+    embedder: CachedEncoder | None
     kb: KnowledgeBase | None = None
     grounding: Grounding | None = None
 
@@ -82,16 +82,17 @@ def load_resources(settings: Settings) -> Resources:
         ).to("cuda" if cuda else "cpu").eval()
     embedder = None
     if settings.load_embedder:
-        from retrieval.embedder import Embedder
+        from retrieval.embedder import CachedEncoder, Embedder
 
-        embedder = Embedder(settings.embedder_dir, device="cuda" if cuda else "cpu")
+        embedder = CachedEncoder(Embedder(settings.embedder_dir, device="cuda" if cuda else "cpu"),
+                                 max_entries=settings.embedding_cache)
     kb = grounding = None
     if settings.load_kb and embedder is not None:
         kb, grounding = load_grounding(settings, embedder)
     return Resources(model, tokenizer, embedder, kb, grounding)
 
 
-def load_grounding(settings: Settings, embedder: Embedder) -> tuple[KnowledgeBase, Grounding]:
+def load_grounding(settings: Settings, embedder: CachedEncoder) -> tuple[KnowledgeBase, Grounding]:
     """Open the knowledge base and fit the router: the facts half of the service."""
     from retrieval.errors import WriterLockedError
     from retrieval.knowledge_base import KBSettings, KnowledgeBase
@@ -115,7 +116,8 @@ def load_grounding(settings: Settings, embedder: Embedder) -> tuple[KnowledgeBas
         min_score=settings.abstain_min_score,
         max_unknown_names=settings.abstain_max_unknown_names,
         abstain_message=settings.abstain_message,
-        constrain_to_evidence=settings.constrain_to_evidence))
+        constrain_to_evidence=settings.constrain_to_evidence,
+        no_repeat_ngram=settings.no_repeat_ngram))
     return kb, grounding
 
 

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from cogcore.prompts import Prompt
-    from retrieval.embedder import Embedder
+    from retrieval.embedder import CachedEncoder
     from service.metrics import Metrics
 
 # (parameter, value accepted) for OpenAI fields this service takes only at their default.
@@ -86,7 +86,7 @@ class Serving:
     max_context: int
     default_max_tokens: int
     timeout_s: float
-    embedder: Embedder | None = None
+    embedder: CachedEncoder | None = None
     grounding: Grounding | None = None
     metrics: Metrics | None = None
 
@@ -191,7 +191,7 @@ class Serving:
             stop_ids = {self.tokenizer.eos_token_id, *getattr(self.engine, "eos_ids", ())}
             texts = [hit.text for hit in grounded.sources] + [query or ""]
             params = replace(params, constraint=evidence_constraint(
-                self.tokenizer, texts, stop_ids - {None}))
+                self.tokenizer, texts, stop_ids - {None}, self.grounding.settings.no_repeat_ngram))
         return _prefixed(prefix, self.engine.generate(ids, params, self.timeout_s))
 
     async def _prepare_chat(self, req: ChatCompletionRequest

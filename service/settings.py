@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     kb_dir: Path = Field(default_factory=default_kb_dir)
     embedder_dir: Path | None = None
     load_embedder: bool = True
+    embedding_cache: int = Field(4096, ge=0)  # texts whose vectors are kept (a question's reuse)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int | None = None
 
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     evidence_sentences: int = Field(1, ge=0, le=50)  # per request; 0 reads whole passages
     evidence_lexical_weight: float = Field(0.25, ge=0.0, le=10.0)  # benchmarks/evidence_eval.py
     constrain_to_evidence: bool = True  # grounded replies use only the evidence's tokens
+    no_repeat_ngram: int = Field(3, ge=0, le=64)  # a constrained reply repeats no n-gram; 0: off
     route_threshold: float = Field(0.5, ge=0.0, le=1.0)
     route_retrieval_threshold: float = Field(DEFAULT_RETRIEVAL_THRESHOLD, ge=-1.0, le=1.0)
     abstain_min_score: float = Field(0.5, ge=-1.0, le=1.0)

@@ -1,4 +1,5 @@
-"""Small parts: fusion, index files, the FAISS index, file sources, the question set."""
+"""Small parts: fusion, index files, the FAISS index, file sources, the question set, the
+embedding cache."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retrieval.embedder import CachedEncoder
 from retrieval.errors import IndexFileError, InvalidEncodingError, InvalidSourceError
 from retrieval.faiss_index import FaissIndex
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.index_file import read_checked, write_atomic
 from retrieval.questions import question_set
 from retrieval.sources import expand, read_documents
+from tests.retrieval.fakes import HashingEncoder
 
 
 def test_rrf_rewards_agreement_between_rankings() -> None:
@@ -90,3 +93,21 @@ def test_question_set_is_split_by_entity_and_asked_three_ways() -> None:
               and q.relation == "capital"]
     assert france == ["What is the capital of France?", "The capital of France is what?",
                       "France (country) capital"]
+
+
+def test_cached_encoder_embeds_each_text_once_and_forgets_the_least_recent() -> None:
+    inner = HashingEncoder()
+    cached = CachedEncoder(inner, max_entries=2)
+    first = cached.encode(["a b", "c d", "a b"])
+    assert inner.encoded == 2, "a repeated text is embedded once"
+    np.testing.assert_array_equal(first, inner.encode(["a b", "c d", "a b"]))
+    inner.encoded = 0
+    cached.encode(["a b"])  # "a b" is now the most recent, "c d" the least
+    cached.encode(["e f"])  # evicts "c d"
+    assert inner.encoded == 1
+    cached.encode(["a b", "e f"])
+    assert inner.encoded == 1, "both still cached"
+    cached.encode(["c d"])
+    assert inner.encoded == 2, "the least recently used was evicted"
+    assert cached.encode([]).shape == (0, inner.dim)
+    assert cached.count_tokens("three words here") == 3
