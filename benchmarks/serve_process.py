@@ -1,51 +1,32 @@
-"""Start `cogcore serve` on a free loopback port for a benchmark, and stop it afterwards."""
+"""Start `cogcore serve` on a free loopback port for a benchmark, and stop it afterwards.
+
+The process handling is the tests' live-server harness (`tests/live_server.py`), one home for
+starting a real server and waiting until it is ready.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 
+from tests.live_server import free_port, start, stop  # noqa: E402
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "running_service"]
 
 
 @contextmanager
 def running_service(model: Path, env: dict[str, str], timeout_s: float = 900
                     ) -> Iterator[tuple[str, str]]:
     """A ready service on `model`: yields (base URL, served model name)."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("cogcore")
-    process = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--model", str(model)],
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "COGCORE_LOG_LEVEL": "WARNING", **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("cogcore serve did not become ready")
-            time.sleep(0.5)
-        yield url, model.resolve().name
-    finally:
-        process.terminate()
-        process.wait(timeout=120)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ready", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    with tempfile.TemporaryDirectory() as scratch:
+        server = start(model, Path(scratch) / "serve.log",
+                       env={"COGCORE_LOG_LEVEL": "WARNING", **env}, timeout_s=timeout_s)
+        try:
+            yield server.url, server.model
+        finally:
+            stop(server, timeout_s=120)
