@@ -252,7 +252,7 @@ class Engine:
 
     def _advance(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
         tokens = sample_rows(logits, [s.params for s in seqs], [s.generator for s in seqs],
-                             [s.last_token for s in seqs])
+                             [s.text.ids for s in seqs])
         for seq, token in zip(seqs, tokens, strict=True):
             self._emit(seq, token)
         finished = {id(s) for s in seqs if s.done}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +49,7 @@ class GroundingSettings:
     max_unknown_names: int = 0
     abstain_message: str = "The knowledge base has no answer to this."
     constrain_to_evidence: bool = True  # replies use only the evidence's and question's tokens
+    no_repeat_ngram: int = 3  # a constrained reply never repeats one of its n-grams (0: off)
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,13 @@ GLUE = ("the", "a", "an", "is", "are", "was", "were", "of", "in", "and", "or", "
 
 @dataclass(frozen=True)
 class EvidenceConstraint:
-    """What a grounded reply may say next: it copies the evidence.
+    """What a grounded reply may say next: it copies the evidence, and does not loop.
 
     After a token that the evidence continues (" Ku" in "Kuwait City"), only its continuations
     there may follow, and glue words or punctuation only where the evidence ends a word after
     it; after any other token (glue, the reply's start), any evidence token may start a copy.
+    No token may complete an n-gram (`no_repeat`) the reply already holds: copying, a small
+    reader otherwise restarts the sentence it copies ("the capital of the capital of ...").
     """
 
     vocabulary: frozenset[int]
@@ -95,19 +98,31 @@ class EvidenceConstraint:
     breaks: frozenset[int]  # glue words and punctuation, allowed where a word ends
     word_starts: frozenset[int]  # evidence tokens that begin a word or are punctuation
     stop_ids: frozenset[int]
+    no_repeat: int = 0  # n-gram size; 0: repeats allowed
 
-    def allowed(self, last_token: int) -> frozenset[int]:
-        """The ids that may follow `last_token`."""
-        following = self.successors.get(last_token)
+    def allowed(self, reply: Sequence[int]) -> frozenset[int]:
+        """The ids that may follow the `reply` generated so far."""
+        following = self.successors.get(reply[-1]) if reply else None
         if not following:
-            return self.vocabulary
-        if following & self.word_starts:
-            return following | self.breaks | self.stop_ids
-        return following | self.stop_ids
+            allowed = self.vocabulary
+        elif following & self.word_starts:
+            allowed = following | self.breaks | self.stop_ids
+        else:
+            allowed = following | self.stop_ids
+        return allowed - (repeating(reply, self.no_repeat) - self.stop_ids)
 
 
-def evidence_constraint(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable[int]
-                        ) -> EvidenceConstraint:
+def repeating(reply: Sequence[int], n: int) -> frozenset[int]:
+    """The tokens that would end an n-gram `reply` already holds (none when `n` is 0)."""
+    if n <= 0 or len(reply) < n:
+        return frozenset()
+    tail = tuple(reply[len(reply) - n + 1:])
+    return frozenset(reply[i + n - 1] for i in range(len(reply) - n + 1)
+                     if tuple(reply[i:i + n - 1]) == tail)
+
+
+def evidence_constraint(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable[int],
+                        no_repeat: int = 0) -> EvidenceConstraint:
     """The constraint of a reply grounded in `texts` (the evidence the reader reads and the
     question, as written and lowercased; not the prompt's scaffolding such as "Question:").
 
@@ -128,7 +143,7 @@ def evidence_constraint(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable
     return EvidenceConstraint(
         vocabulary=frozenset(evidence) | breaks | stops,
         successors={a: frozenset(b) for a, b in successors.items()},
-        breaks=breaks, word_starts=frozenset(starts), stop_ids=stops)
+        breaks=breaks, word_starts=frozenset(starts), stop_ids=stops, no_repeat=no_repeat)
 
 
 def _encode(tokenizer: Any, text: str) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -12,10 +13,10 @@ if TYPE_CHECKING:
 
 
 class TokenConstraint(Protocol):
-    """Which tokens may come next, given the one before (-1 before the first)."""
+    """Which tokens may come next, given the reply's tokens so far (empty before the first)."""
 
-    def allowed(self, last_token: int) -> frozenset[int]:
-        """The ids that may follow `last_token`."""
+    def allowed(self, reply: Sequence[int]) -> frozenset[int]:
+        """The ids that may follow `reply`."""
         ...
 
 
@@ -50,13 +51,13 @@ def make_generator(params: SamplingParams) -> torch.Generator | None:
 
 def sample_rows(
     logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
-    last_tokens: list[int],
+    replies: list[Sequence[int]],
 ) -> list[int]:
     """One token per row of `logits` (rows x vocab), each row with its own parameters;
-    `last_tokens` (the token each row chose before, -1 for none) feeds its constraint."""
+    `replies` (the tokens each row generated so far) feed its constraint."""
     for row, p in enumerate(params):
         if p.constraint is not None:
-            logits[row] = restrict(logits[row], p.constraint.allowed(last_tokens[row]))
+            logits[row] = restrict(logits[row], p.constraint.allowed(replies[row]))
     tokens = logits.argmax(dim=-1).tolist()
     for row, (p, generator) in enumerate(zip(params, generators, strict=True)):
         if not p.greedy:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -223,7 +223,7 @@ class Always:
     def __init__(self, tokens: frozenset[int]) -> None:
         self.tokens = tokens
 
-    def allowed(self, last_token: int) -> frozenset[int]:  # noqa: ARG002 - same at every step
+    def allowed(self, reply: Sequence[int]) -> frozenset[int]:  # noqa: ARG002 - same every step
         return self.tokens
 
 
@@ -253,13 +253,15 @@ def test_allowed_tokens_restrict_one_row_and_leave_the_rest_of_its_batch_alone(
     assert texts[0] != texts[1]
 
 
-def test_a_constraint_sees_the_token_its_row_chose_last(engine_parts: tuple) -> None:
-    """The engine hands each row's previous token to its constraint (-1 before the first)."""
+def test_a_constraint_sees_the_reply_its_row_generated_so_far(engine_parts: tuple) -> None:
+    """The engine hands each row's tokens so far to its constraint (none before the first)."""
     _, tokenizer = engine_parts
+    seen: list[list[int]] = []
 
     class Counting:
-        def allowed(self, last_token: int) -> frozenset[int]:
-            return frozenset({40 if last_token < 0 else last_token + 1})
+        def allowed(self, reply: Sequence[int]) -> frozenset[int]:
+            seen.append(list(reply))
+            return frozenset({reply[-1] + 1 if reply else 40})
 
     ids = tokenizer(PROMPTS[0]).input_ids
 
@@ -267,3 +269,4 @@ def test_a_constraint_sees_the_token_its_row_chose_last(engine_parts: tuple) -> 
         return (await collect(engine.generate(ids, SamplingParams(6, constraint=Counting()))))[1]
 
     assert run_engine(engine_parts, body) == tokenizer.decode(list(range(40, 46)))
+    assert seen == [list(range(40, 40 + n)) for n in range(6)]

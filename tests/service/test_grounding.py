@@ -8,7 +8,7 @@ import numpy as np
 from transformers import AutoTokenizer
 
 from retrieval.knowledge_base import Hit
-from service.grounding import closest_sentences, evidence_constraint
+from service.grounding import closest_sentences, evidence_constraint, repeating
 
 
 def test_evidence_constraint_copies_the_evidence(tiny_llama_dir: Path) -> None:
@@ -19,7 +19,7 @@ def test_evidence_constraint_copies_the_evidence(tiny_llama_dir: Path) -> None:
     def ids(text: str) -> list[int]:
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    anywhere = constraint.allowed(-1)
+    anywhere = constraint.allowed([])
     assert set(ids(" the capital of Elqui is Quisun.")) <= anywhere, "restating the evidence"
     assert tokenizer.eos_token_id in anywhere
     assert not set(ids(" Zanzibar")) <= anywhere
@@ -29,11 +29,35 @@ def test_evidence_constraint_copies_the_evidence(tiny_llama_dir: Path) -> None:
               if tokenizer.decode([b])[:1].isalnum()]
     assert inside, "the tiny tokenizer splits the name"
     a, b = inside[0]
-    assert b in constraint.allowed(a)
-    assert not set(ids(".")) & (constraint.allowed(a) - constraint.successors[a])
+    assert b in constraint.allowed([a])
+    assert not set(ids(".")) & (constraint.allowed([a]) - constraint.successors[a])
     # Where the evidence ends a word, glue words and punctuation may follow too.
     period = ids(".")[0]
-    assert period in constraint.allowed(name[-1])
+    assert period in constraint.allowed(name)
+
+
+def test_evidence_constraint_never_repeats_a_reply_ngram(tiny_llama_dir: Path) -> None:
+    """A reply that restarts the sentence it copies ("the capital of the capital of") cannot
+    complete the n-gram twice; the end of the reply stays allowed."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    evidence = ["The capital of Elqui is Quisun.", "What is the capital of Elqui?"]
+    stop = tokenizer.eos_token_id
+    reply = list(tokenizer(" the capital of the capital", add_special_tokens=False)["input_ids"])
+    of = reply[2]
+    free = evidence_constraint(tokenizer, evidence, {stop})
+    guarded = evidence_constraint(tokenizer, evidence, {stop}, no_repeat=3)
+    assert of in free.allowed(reply)
+    assert of not in guarded.allowed(reply)
+    assert stop in guarded.allowed(reply)
+    assert guarded.allowed(reply[:2]) == free.allowed(reply[:2]), "nothing repeated yet"
+
+
+def test_repeating_finds_the_tokens_that_close_a_seen_ngram() -> None:
+    assert repeating([1, 2, 3, 1, 2], 3) == {3}
+    assert repeating([1, 2, 3, 1, 2], 2) == {3}
+    assert repeating([1, 2, 1, 2, 1], 2) == {2}
+    assert repeating([1, 2, 3, 1, 2], 0) == frozenset()
+    assert repeating([1, 2], 3) == frozenset()
 
 
 def _hit(document_id: str, text: str) -> Hit:
