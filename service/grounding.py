@@ -89,14 +89,15 @@ class EvidenceConstraint:
     After a token that the evidence continues (" Ku" in "Kuwait City"), only its continuations
     there may follow, and glue words or punctuation only where the evidence ends a word after
     it; after any other token (glue, the reply's start), any evidence token may start a copy.
-    No token may complete an n-gram (`no_repeat`) the reply already holds: copying, a small
-    reader otherwise restarts the sentence it copies ("the capital of the capital of ...").
+    No token that begins a word may complete an n-gram (`no_repeat`) the reply already holds:
+    copying, a small reader otherwise restarts the sentence it copies ("the capital of the
+    capital of ...").
     """
 
     vocabulary: frozenset[int]
     successors: dict[int, frozenset[int]]
     breaks: frozenset[int]  # glue words and punctuation, allowed where a word ends
-    word_starts: frozenset[int]  # evidence tokens that begin a word or are punctuation
+    word_starts: frozenset[int]  # evidence and glue tokens that begin a word or are punctuation
     stop_ids: frozenset[int]
     no_repeat: int = 0  # n-gram size; 0: repeats allowed
 
@@ -109,7 +110,9 @@ class EvidenceConstraint:
             allowed = following | self.breaks | self.stop_ids
         else:
             allowed = following | self.stop_ids
-        return allowed - (repeating(reply, self.no_repeat) - self.stop_ids)
+        # Only a token that begins a word can repeat: the pieces inside a word stay free, so
+        # "Salvadoran" (" Sal", "v", "ador", "an") can follow "El Salvador".
+        return allowed - (repeating(reply, self.no_repeat) & self.word_starts)
 
 
 def repeating(reply: Sequence[int], n: int) -> frozenset[int]:
@@ -137,8 +140,8 @@ def evidence_constraint(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable
         for a, b in itertools.pairwise(run):
             successors.setdefault(a, set()).add(b)
     evidence = {i for run in runs for i in run}
-    starts = {i for i in evidence if not tokenizer.decode([i])[:1].isalnum()}
     breaks = _glue_ids(tokenizer)
+    starts = {i for i in evidence | breaks if not tokenizer.decode([i])[:1].isalnum()}
     stops = frozenset(stop_ids)
     return EvidenceConstraint(
         vocabulary=frozenset(evidence) | breaks | stops,

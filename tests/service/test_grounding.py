@@ -50,6 +50,11 @@ def test_evidence_constraint_never_repeats_a_reply_ngram(tiny_llama_dir: Path) -
     assert of not in guarded.allowed(reply)
     assert stop in guarded.allowed(reply)
     assert guarded.allowed(reply[:2]) == free.allowed(reply[:2]), "nothing repeated yet"
+    # Inside a word nothing is banned: the name may be copied again in full.
+    name = list(tokenizer(" Quisun", add_special_tokens=False)["input_ids"])
+    assert len(name) >= 3 and not tokenizer.decode(name[-1:])[:1].isspace()
+    again = name + list(tokenizer(" is", add_special_tokens=False)["input_ids"]) + name[:-1]
+    assert name[-1] in guarded.allowed(again)
 
 
 def test_repeating_finds_the_tokens_that_close_a_seen_ngram() -> None:
