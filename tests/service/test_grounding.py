@@ -7,8 +7,18 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoTokenizer
 
-from retrieval.knowledge_base import Hit
-from service.grounding import closest_sentences, evidence_constraint, repeating
+from retrieval.documents import Document
+from retrieval.embedder import CachedEncoder
+from retrieval.knowledge_base import Hit, KnowledgeBase
+from service.grounding import (
+    Grounding,
+    GroundingSettings,
+    closest_sentences,
+    evidence_constraint,
+    repeating,
+)
+from service.routing.router import Router
+from tests.retrieval.fakes import HashingEncoder
 
 
 def test_evidence_constraint_copies_the_evidence(tiny_llama_dir: Path) -> None:
@@ -88,3 +98,32 @@ def test_the_questions_words_break_a_near_tie_of_the_embedding() -> None:
         ("american-samoa", "The capital of American Samoa is Bishkek.")]
     both = closest_sentences(query, hits, encode, 2, 0.25)
     assert [h.document_id for h in both] == ["samoa", "american-samoa"], "passage order kept"
+
+
+class RecordingEncoder(HashingEncoder):
+    """The hashing encoder, remembering every text it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.texts += texts
+        return super().encode(texts)
+
+
+def test_a_grounded_question_is_embedded_once(tmp_path: Path) -> None:
+    """Route, abstention check, hybrid search and evidence sentences all read one vector."""
+    inner = RecordingEncoder()
+    encoder = CachedEncoder(inner)
+    query = "What is the capital of Elqui?"
+    with KnowledgeBase.open(tmp_path / "kb", embedder=encoder) as kb:
+        kb.upsert([Document("elqui", "The capital of Elqui is Quisun. Elqui lies in the sea."),
+                   Document("peru", "The capital of Peru is Lima.")])
+        router = Router(encoder, retrieval_threshold=-1.0)  # a store match routes to facts
+        grounding = Grounding(kb, router, GroundingSettings(min_score=-1.0))
+        inner.texts.clear()
+        grounded = grounding.ground(query)
+    assert grounded.route == "facts" and not grounded.abstained
+    assert [h.text for h in grounded.sources] == ["The capital of Elqui is Quisun."]
+    assert inner.texts.count(query) == 1
