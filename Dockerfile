@@ -48,5 +48,5 @@ USER cogcore
 WORKDIR /opt/cogcore
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=3)"]
+  CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/health' % os.environ.get('COGCORE_PORT', '8000'), timeout=3)"]
 CMD ["cogcore", "serve"]
