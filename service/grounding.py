@@ -49,7 +49,7 @@ class GroundingSettings:
     max_unknown_names: int = 0
     abstain_message: str = "The knowledge base has no answer to this."
     constrain_to_evidence: bool = True  # replies use only the evidence's and question's tokens
-    no_repeat_ngram: int = 3  # a constrained reply never repeats one of its n-grams (0: off)
+    no_repeat_ngram: int = 3  # a constrained reply begins no word that repeats an n-gram (0: off)
 
 
 @dataclass(frozen=True)
@@ -119,9 +119,11 @@ def repeating(reply: Sequence[int], n: int) -> frozenset[int]:
     """The tokens that would end an n-gram `reply` already holds (none when `n` is 0)."""
     if n <= 0 or len(reply) < n:
         return frozenset()
-    tail = tuple(reply[len(reply) - n + 1:])
+    if n == 1:
+        return frozenset(reply)
+    last, tail = reply[-1], tuple(reply[len(reply) - n + 1:])
     return frozenset(reply[i + n - 1] for i in range(len(reply) - n + 1)
-                     if tuple(reply[i:i + n - 1]) == tail)
+                     if reply[i + n - 2] == last and tuple(reply[i:i + n - 1]) == tail)
 
 
 def evidence_constraint(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable[int],

@@ -73,6 +73,8 @@ def test_repeating_finds_the_tokens_that_close_a_seen_ngram() -> None:
     assert repeating([1, 2, 1, 2, 1], 2) == {2}
     assert repeating([1, 2, 3, 1, 2], 0) == frozenset()
     assert repeating([1, 2], 3) == frozenset()
+    assert repeating([4, 5, 4], 1) == {4, 5}
+    assert repeating([7, 7, 7], 2) == {7}
 
 
 def _hit(document_id: str, text: str) -> Hit:
