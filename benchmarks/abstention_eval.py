@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/abstention_eval.py [--kb artifacts/kb/default] [--out DIR]
 
 Answerable: the KB question set's `tune` split (every phrasing). Unanswerable: questions about
-invented entities (`pruning.evaluation.fictional`, a different slice from the one
+invented entities (`evaluation.fictional`, a different slice from the one
 benchmarks/facts_eval.py reports on) and the open-world questions of the routing set. For each
 rule (a minimum dense score, with and without the unknown-name check of `service.grounding`)
 it prints the abstention rate on both; the service's defaults are the rule that abstains most
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from cogcore.paths import artifacts_dir, default_kb_dir
-from pruning.evaluation.fictional import fictional_entities
+from evaluation.fictional import fictional_entities
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.questions import question_set
 from service.grounding import names

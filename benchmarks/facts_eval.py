@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from serve_process import running_service
 
 from cogcore.facts import Entity, Fact, load_entities, mentions
 from cogcore.paths import artifacts_dir, default_kb_dir
-from pruning.evaluation.fictional import fictional_entities
+from evaluation.fictional import fictional_entities
+from loadtest.server import running_service
 from retrieval.questions import question_set
 from service.routing.questions import OPEN_WORLD, routing_questions
 from service.settings import default_model_dir

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from serve_process import free_port
+
+from loadtest.server import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS = [

@@ -144,7 +144,7 @@ class CalibrationSets:
 
 def general_paragraphs(count: int) -> list[str]:
     """`count` paragraphs from the end of the general text, far from the perplexity windows."""
-    from pruning.evaluation.data import general_text
+    from evaluation.data import general_text
 
     # The perplexity suite scores the start of the same text: calibrate on the other end.
     return general_text().split("\n\n")[::-1][:count]
@@ -152,7 +152,7 @@ def general_paragraphs(count: int) -> list[str]:
 
 def calibration_examples(tokenizer: PreTrainedTokenizerBase, count: int) -> dict[str, list]:
     """Up to `count` examples per set, all from the calibration split of the evaluation data."""
-    from pruning.evaluation import data
+    from evaluation import data
 
     def qa(items: Sequence) -> list[Example]:
         return [Example(i.prompt.render(tokenizer), i.target) for i in items[:count]]

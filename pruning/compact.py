@@ -7,7 +7,6 @@ what `from_pretrained` (and vLLM, lm-evaluation-harness) require.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 from cogcore.errors import CogcoreError
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedModel
 
 
 class CompactionError(CogcoreError):
@@ -109,20 +108,3 @@ def mask_mlp(model: PreTrainedModel, keep: dict[int, torch.Tensor]) -> PreTraine
         dropped[keep[layer].long()] = False
         mlp.down_proj.weight[:, dropped.to(mlp.down_proj.weight.device)] = 0.0
     return model
-
-
-def count_params(model: PreTrainedModel) -> int:
-    """Parameters as stored on disk (tied embeddings counted once)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def save_checkpoint(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path
-) -> Path:
-    """Write a standard HF checkpoint: safetensors, config, generation config, tokenizer."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.config.dtype = next(model.parameters()).dtype
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    return out

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from cogcore.errors import CogcoreError
+from evaluation.cost import parameter_counts
 from pruning.attribution import collect_neuron_stats
 from pruning.calibration import CalibrationSets
-from pruning.compact import compact_mlp, count_params, intermediate_size, keep_top, mlp_modules
+from pruning.compact import compact_mlp, intermediate_size, keep_top, mlp_modules
 from pruning.heal import distill, refit_down_proj
 from pruning.kfac import KfacConfig, kfac_edit
 from pruning.scoring import (
@@ -123,7 +124,7 @@ def prune(
             raise PruneConfigError("trimming the vocabulary needs the base's tokenizer")
         tokenizer_trimmed_spec(tokenizer, cfg.vocab_size)  # refuse a bad size before the work
     core = copy.deepcopy(base).eval()
-    result = PruneResult(core, tokenizer, cfg, None, count_params(base), 0)
+    result = PruneResult(core, tokenizer, cfg, None, parameter_counts(base)[0], 0)
     clock = time.perf_counter()
     if cfg.method.startswith("kfac"):
         result.details["kfac_kept_components"] = kfac_edit(core, data.retain_batches(), cfg.kfac)
@@ -150,5 +151,5 @@ def prune(
         losses = distill(core, base, batches, steps=cfg.heal_steps, lr=cfg.heal_lr)
         result.details["distill_loss_first_last"] = [losses[0], losses[-1]]
         result.seconds["distill"] = time.perf_counter() - clock
-    result.params_after = count_params(core)
+    result.params_after = parameter_counts(core)[0]
     return result

@@ -19,6 +19,23 @@ FIGURES = (
 )
 
 
+def done_when(base: dict[str, float], core: dict[str, float], params: float) -> dict[str, bool]:
+    """Each target of the pruning issue, checked on the flat headline figures of base and core."""
+    return {
+        "params <= 80% of base": params <= 0.80,
+        "held-out closed-book <= 25% of base": core["closed_book_heldout"]
+        <= 0.25 * base["closed_book_heldout"],
+        "counterfactual >= base": core["counterfactual"] >= base["counterfactual"],
+        "open-book >= 95% of base": core["open_book"] >= 0.95 * base["open_book"],
+        "fictional >= 95% of base": core["fictional"] >= 0.95 * base["fictional"],
+        "reasoning >= 95% of base": core["reasoning"] >= 0.95 * base["reasoning"],
+        "perplexity <= 1.5x base": core["perplexity"] <= 1.5 * base["perplexity"],
+        "tokens/s batch 1 >= base": core["tokens_per_s_batch_1"] >= base["tokens_per_s_batch_1"],
+        "tokens/s batch 32 >= base": core["tokens_per_s_batch_32"]
+        >= base["tokens_per_s_batch_32"],
+    }
+
+
 def _ratio(core: float, base: float) -> str:
     return f"{core / base:.2f}" if base else "n/a"
 

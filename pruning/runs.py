@@ -13,13 +13,12 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from cogcore.checkpoint import load_causal_lm, save_checkpoint
+from evaluation.run import evaluate_model, headline
+from evaluation.suites import Sizes
 from pruning.calibration import CalibrationSets, calibration_sets
-from pruning.chat import load_causal_lm
-from pruning.compact import save_checkpoint
-from pruning.core_eval import done_when, evaluate, headline
-from pruning.evaluation.suites import Sizes
 from pruning.pipeline import PruneConfig, prune
-from pruning.report import sweep_markdown, sweep_plot, write_core_report
+from pruning.report import done_when, sweep_markdown, sweep_plot, write_core_report
 
 console = Console(stderr=True)
 READING = ("open_book", "counterfactual", "fictional")
@@ -73,12 +72,12 @@ def prune_job(settings: RunSettings, cfg: PruneConfig, out: Path) -> dict[str, A
         (out / "core_report.json").write_text(json.dumps(report, indent=2) + "\n")
         return report
     clock = time.perf_counter()
-    base_suites = evaluate(base, tokenizer, settings.sizes, "base")
-    core_suites = evaluate(result.model, result.tokenizer, settings.sizes, "core")
+    base_result = evaluate_model(base, tokenizer, settings.sizes, "base")
+    core_result = evaluate_model(result.model, result.tokenizer, settings.sizes, "core")
     seconds["evaluation"] = time.perf_counter() - clock
     report.update(
-        base_figures=headline(base_suites), core_figures=headline(core_suites),
-        suites={"base": base_suites, "core": core_suites},
+        base_figures=headline(base_result), core_figures=headline(core_result),
+        suites={"base": base_result, "core": core_result},
     )
     report["done_when"] = done_when(report["base_figures"], report["core_figures"],
                                     report["params"]["ratio"])
@@ -107,14 +106,15 @@ def sweep_job(
         raise ValueError("a sweep needs evaluation sizes")
     out.mkdir(parents=True, exist_ok=True)
     base, tokenizer, data = _setup(settings)
-    base_figures = headline(evaluate(base, tokenizer, settings.sizes, "base"))
+    base_figures = headline(evaluate_model(base, tokenizer, settings.sizes, "base"))
     sweep: dict[str, Any] = {"command": _command(), "base": str(settings.base),
                              "device": settings.device, "sizes": settings.sizes.__dict__,
                              "base_figures": base_figures, "runs": []}
     for index, (label, cfg) in enumerate(runs, start=1):
         console.print(f"[{index}/{len(runs)}] {cfg.method} {label}")
         result = prune(base, data, cfg, tokenizer)
-        figures = headline(evaluate(result.model, result.tokenizer, settings.sizes, cfg.method))
+        figures = headline(evaluate_model(result.model, result.tokenizer, settings.sizes,
+                                          cfg.method))
         sweep["runs"].append(_run_row(cfg, label, result, figures, base_figures))
         del result
         # Written after every run, so an interrupted sweep keeps what it measured.

@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from cogcore.checkpoint import save_checkpoint
 from pruning.calibration import CalibrationSets, calibration_sets
-from pruning.compact import save_checkpoint
 from pruning.kfac import KfacConfig
 from pruning.pipeline import METHODS, PruneConfig, PruneConfigError, prune
 from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)

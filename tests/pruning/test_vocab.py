@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from pruning.compact import save_checkpoint
+from cogcore.checkpoint import save_checkpoint
 from pruning.vocab import VocabTrimError, trim_vocabulary, trimmed_spec
 from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests import live_server as srv
+from loadtest import server as srv
 from tests.reliability import load
 from tests.reliability.conftest import ADMIN, READ, bearer
 from tests.reliability.report import env_float, env_int, percentile, record

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import PositiveDataAcceptanceConfig
 
-from tests import live_server as srv
+from loadtest import server as srv
 from tests.reliability.report import env_int, record
 
 ADMIN = "fuzz-admin-key"

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import live_server as srv
+from loadtest import server as srv
 from tests.reliability import load
 from tests.reliability.report import env_int, record
 

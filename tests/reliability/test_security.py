@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests import live_server as srv
+from loadtest import server as srv
 from tests.reliability.conftest import ADMIN, MAX_BODY, MAX_DOCUMENT, READ, bearer
 from tests.reliability.report import record
 

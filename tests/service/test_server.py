@@ -12,7 +12,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.live_server import Server, start, stop
+from loadtest.server import Server, start, stop
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from loadtest.server import Server, start, stop
 from service.settings import Settings
-from tests.live_server import Server, start, stop
 from tests.service.test_api import assert_error, ready_client
 
 

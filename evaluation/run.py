@@ -1,0 +1,116 @@
+"""The one evaluation front-end: every suite and cost figure of a model, one progress display.
+
+`evaluate_model` measures a model already in memory (what pruning runs use on base and core);
+`evaluate_checkpoint` loads a checkpoint directory and adds what the disk says about it (what
+`cogcore eval` writes to eval.json); `headline` flattens either into the figures targets use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from evaluation.cost import checkpoint_bytes, measure_speed, parameter_counts, peak_rss_bytes
+from evaluation.data import closed_book_items
+from evaluation.generation import OnBatch
+from evaluation.lm import HFEvalModel
+from evaluation.suites import FULL, QUICK, Sizes, run_suites
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+SPEED_TOKENS = {"full": 32, "quick": 8}
+SPEED_PROMPTS = 32
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console,
+    )
+
+
+def evaluate_model(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sizes: Sizes,
+    label: str,
+    *,
+    batch_size: int = 32,
+    speed_tokens: int = SPEED_TOKENS["full"],
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Every suite and the generation speed (batch 1 and 32) of a loaded model."""
+    import torch
+
+    # The suites build their tensors with torch factories: make those land on the model's device.
+    with _progress(console or Console(stderr=True)) as progress, torch.device(model.device):
+
+        def track(step: str, total: int) -> OnBatch:
+            task = progress.add_task(f"{label}: {step}", total=total)
+            return lambda n: progress.advance(task, n)
+
+        suites = run_suites(HFEvalModel(model, tokenizer, batch_size), sizes, track)
+        texts = [i.prompt.render(tokenizer)
+                 for i in closed_book_items("heldout")[:SPEED_PROMPTS]]
+        speed = measure_speed(model, tokenizer, texts, speed_tokens,
+                              track("speed (batch 1, 32)", 2))
+    return {"suites": suites, "speed": speed}
+
+
+def evaluate_checkpoint(
+    directory: Path,
+    *,
+    quick: bool = False,
+    batch_size: int = 32,
+    sizes: Sizes | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Every suite and cost figure of the checkpoint in `directory`, as eval.json holds them."""
+    import torch
+
+    from cogcore.checkpoint import load_causal_lm
+
+    started = time.perf_counter()
+    torch.manual_seed(0)
+    model, tokenizer = load_causal_lm(directory)
+    sizes = sizes or (QUICK if quick else FULL)
+    measured = evaluate_model(
+        model, tokenizer, sizes, directory.name, batch_size=batch_size,
+        speed_tokens=SPEED_TOKENS["quick" if quick else "full"], console=console,
+    )
+    params, non_embedding = parameter_counts(model)
+    return {
+        "model": str(directory),
+        "name": directory.name,
+        "mode": "quick" if quick else "full",
+        "sizes": asdict(sizes),
+        "params": params,
+        "non_embedding_params": non_embedding,
+        "checkpoint_bytes": checkpoint_bytes(directory),
+        **measured,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "seconds": time.perf_counter() - started,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def headline(result: dict[str, Any]) -> dict[str, float]:
+    """The figures targets speak of, flat, from `evaluate_model` or `evaluate_checkpoint`."""
+    suites, speed = result["suites"], result["speed"]
+    return {
+        "closed_book_heldout": suites["closed_book"]["heldout"]["accuracy"],
+        "closed_book_calibration": suites["closed_book"]["calibration"]["accuracy"],
+        "open_book": suites["open_book"]["accuracy"],
+        "counterfactual": suites["counterfactual"]["faithfulness"],
+        "fictional": suites["fictional"]["accuracy"],
+        "reasoning": suites["reasoning"]["accuracy"],
+        "perplexity": suites["perplexity"]["value"],
+        "tokens_per_s_batch_1": speed["tokens_per_s_batch1"],
+        "tokens_per_s_batch_32": speed["tokens_per_s_batch32"],
+    }
