@@ -19,7 +19,10 @@ COPY deploy/wheels/ /wheels/
 RUN pip install --find-links /wheels ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} torch==2.13.0
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY cli cli
 COPY cogcore cogcore
+COPY evaluation evaluation
+COPY loadtest loadtest
 COPY pruning pruning
 COPY retrieval retrieval
 COPY service service

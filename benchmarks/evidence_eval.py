@@ -21,7 +21,8 @@ from cogcore.facts import mentions
 from cogcore.paths import artifacts_dir, default_kb_dir
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.questions import question_set
-from service.grounding import GroundingSettings, closest_sentences
+from service.grounding import closest_sentences
+from service.settings import GroundingSettings
 
 WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0)
 COUNTS = (1, 2, 3)
@@ -39,7 +40,8 @@ def main() -> None:
     defaults = GroundingSettings()
     rows = []
     with KnowledgeBase.open(args.kb, readonly=True) as kb:
-        hits = kb.search_batch([q.text for q in sample], k=defaults.k, mode=defaults.mode)
+        hits = kb.search_batch([q.text for q in sample], k=defaults.retrieval_k,
+                               mode=defaults.retrieval_mode)
         for count in COUNTS:
             for weight in WEIGHTS:
                 kept = [closest_sentences(q.text, h, kb.embedder.encode, count, weight)
@@ -52,7 +54,8 @@ def main() -> None:
                       f"{rows[-1]['answer_kept']:.3f}")
     one = [r for r in rows if r["sentences"] == 1]
     chosen = max(one, key=lambda r: (r["answer_kept"], -r["lexical_weight"]))
-    report = {"n": len(sample), "k": defaults.k, "mode": defaults.mode, "rows": rows,
+    report = {"n": len(sample), "k": defaults.retrieval_k, "mode": defaults.retrieval_mode,
+              "rows": rows,
               "chosen_for_one_sentence": chosen}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "evidence.json").write_text(json.dumps(report, indent=2) + "\n")

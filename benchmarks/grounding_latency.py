@@ -24,8 +24,9 @@ from cogcore.paths import artifacts_dir, default_kb_dir
 from retrieval.embedder import CachedEncoder, Embedder
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.questions import question_set
-from service.grounding import Grounding, GroundingSettings
+from service.grounding import Grounding
 from service.routing.router import Router
+from service.settings import GroundingSettings
 
 CONFIGS = {"no cache": 0, "cache": 4096}  # max_entries of the CachedEncoder
 

@@ -59,11 +59,14 @@ class Server:
 
 def start(model_dir: Path, log_path: Path, env: dict[str, str] | None = None,
           kb_dir: Path | None = None, port: int | None = None,
-          timeout_s: float = 600) -> Server:
-    """Start `cogcore serve` on loopback and wait until /ready answers 200."""
+          timeout_s: float = 600, cogcore: str | None = None) -> Server:
+    """Start `cogcore serve` on loopback and wait until /ready answers 200.
+
+    `cogcore` is the command to run (default: the one installed beside this Python).
+    """
     port = port or free_port()
-    exe = Path(sys.executable).with_name("cogcore")
-    args = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port),
+    exe = cogcore or str(Path(sys.executable).with_name("cogcore"))
+    args = [exe, "serve", "--host", "127.0.0.1", "--port", str(port),
             "--model", str(model_dir)]
     if kb_dir is not None:
         args += ["--kb", str(kb_dir)]

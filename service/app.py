@@ -27,7 +27,7 @@ from service.errors import (
     install_error_handlers,
 )
 from service.errors import service_error_body as error_body
-from service.grounding import Grounding, GroundingSettings
+from service.grounding import Grounding
 from service.logs import configure_logging, request_id
 from service.metrics import Metrics
 from service.protocol import (
@@ -39,7 +39,7 @@ from service.protocol import (
     EmbeddingResponse,
     ModelList,
 )
-from service.routing.router import Router
+from service.routing.router import Router, load_or_fit_router
 from service.serving import Serving
 from service.settings import Settings
 from service.upstream import UpstreamEngine
@@ -93,31 +93,28 @@ def load_resources(settings: Settings) -> Resources:
 
 
 def load_grounding(settings: Settings, embedder: CachedEncoder) -> tuple[KnowledgeBase, Grounding]:
-    """Open the knowledge base and fit the router: the facts half of the service."""
+    """Open the knowledge base and load its router: the facts half of the service."""
     from retrieval.errors import WriterLockedError
     from retrieval.knowledge_base import KBSettings, KnowledgeBase
 
     kb_settings = KBSettings(max_text_bytes=settings.max_document_bytes)
+    readonly = settings.kb_readonly
     try:
-        kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder,
-                                readonly=settings.kb_readonly, settings=kb_settings)
+        kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder, readonly=readonly,
+                                settings=kb_settings)
     except WriterLockedError:
         # Another replica writes this store: serve it read-only (writes answer 409) rather
         # than never becoming ready.
         log.warning("knowledge base is locked by another writer: opening it read-only")
+        readonly = True
         kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder, readonly=True,
                                 settings=kb_settings)
-    router = Router(embedder, threshold=settings.route_threshold,
-                    retrieval_threshold=settings.route_retrieval_threshold)
-    grounding = Grounding(kb, router, GroundingSettings(
-        k=settings.retrieval_k, mode=settings.retrieval_mode,
-        evidence_sentences=settings.evidence_sentences,
-        lexical_weight=settings.evidence_lexical_weight,
-        min_score=settings.abstain_min_score,
-        max_unknown_names=settings.abstain_max_unknown_names,
-        abstain_message=settings.abstain_message,
-        constrain_to_evidence=settings.constrain_to_evidence,
-        no_repeat_ngram=settings.no_repeat_ngram))
+    # Fitted when the knowledge base was built; refitted (and saved, if we may write) if not.
+    model = load_or_fit_router(settings.kb_dir, embedder, save=not readonly)
+    g = settings.grounding
+    router = Router(embedder, threshold=g.route_threshold,
+                    retrieval_threshold=g.route_retrieval_threshold, model=model)
+    grounding = Grounding(kb, router, g)
     return kb, grounding
 
 

@@ -23,6 +23,7 @@ from cogcore.prompts import Prompt, reader_prompt
 from retrieval.chunker import sentence_spans
 from service.routing.questions import Route
 from service.routing.router import Router
+from service.settings import GroundingSettings
 
 if TYPE_CHECKING:
     from retrieval.knowledge_base import Hit, KnowledgeBase
@@ -35,21 +36,6 @@ OPENERS = frozenset(
 )
 WORD = re.compile(r"\w+")
 FUNCTION_WORDS = OPENERS | frozenset("of to for by with from and or its it this that".split())
-
-
-@dataclass(frozen=True)
-class GroundingSettings:
-    """The measured knobs of grounding (each a service setting)."""
-
-    k: int = 2
-    mode: str = "hybrid"
-    evidence_sentences: int = 1  # 0: whole passages
-    lexical_weight: float = 0.25  # of the question's words in a sentence, beside its cosine
-    min_score: float = 0.5
-    max_unknown_names: int = 0
-    abstain_message: str = "The knowledge base has no answer to this."
-    constrain_to_evidence: bool = True  # replies use only the evidence's and question's tokens
-    no_repeat_ngram: int = 3  # a constrained reply begins no word that repeats an n-gram (0: off)
 
 
 @dataclass(frozen=True)
@@ -189,16 +175,17 @@ class Grounding:
             return Grounded("reasoning", [])
         named = names(query)
         unknown = self.kb.unknown_terms(" ".join(named)) if named else []
-        if best < s.min_score or len(unknown) > s.max_unknown_names:
+        if best < s.abstain_min_score or len(unknown) > s.abstain_max_unknown_names:
             return Grounded("facts", [], abstained=True)
-        hits = self.kb.search(query, k=s.k, mode=s.mode)
+        hits = self.kb.search(query, k=s.retrieval_k, mode=s.retrieval_mode)
         if s.evidence_sentences:
             hits = self._closest_sentences(query, hits)
         return Grounded("facts", hits, prompt=reader_prompt(query, [h.text for h in hits]))
 
     def _closest_sentences(self, query: str, hits: list[Hit]) -> list[Hit]:
         return closest_sentences(query, hits, self.kb.embedder.encode,
-                                 self.settings.evidence_sentences, self.settings.lexical_weight)
+                                 self.settings.evidence_sentences,
+                                 self.settings.evidence_lexical_weight)
 
 
 def content_words(text: str) -> set[str]:

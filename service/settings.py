@@ -18,6 +18,29 @@ def default_model_dir() -> Path:
     return core if (core / "config.json").is_file() else default_base_dir()
 
 
+class GroundingSettings(BaseSettings):
+    """How a question is grounded in the store: route, retrieve, choose evidence, or abstain.
+
+    A group of the service's settings with the same `COGCORE_*` variables; thresholds measured
+    by benchmarks/routing_eval.py, benchmarks/evidence_eval.py and benchmarks/facts_eval.py
+    (docs/facts.md).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COGCORE_", extra="ignore", frozen=True)
+
+    retrieval_k: int = Field(2, ge=1, le=20)  # recall@1 is 0.996 (docs/retrieval.md)
+    retrieval_mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    evidence_sentences: int = Field(1, ge=0, le=50)  # per request; 0 reads whole passages
+    evidence_lexical_weight: float = Field(0.25, ge=0.0, le=10.0)  # beside the cosine
+    constrain_to_evidence: bool = True  # grounded replies copy the evidence's tokens
+    no_repeat_ngram: int = Field(3, ge=0, le=64)  # a constrained reply repeats no n-gram; 0: off
+    route_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    route_retrieval_threshold: float = Field(DEFAULT_RETRIEVAL_THRESHOLD, ge=-1.0, le=1.0)
+    abstain_min_score: float = Field(0.5, ge=-1.0, le=1.0)
+    abstain_max_unknown_names: int = Field(0, ge=0)  # names the store has never seen
+    abstain_message: str = "The knowledge base has no answer to this."
+
+
 class Settings(BaseSettings):
     """Everything an operator can set; built in `create_app()`, never at import."""
 
@@ -47,21 +70,10 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(1, ge=0)
     log_level: str = "INFO"
 
-    # Facts from the store; thresholds measured by benchmarks/routing_eval.py and
-    # benchmarks/facts_eval.py (docs/facts.md).
+    # Facts from the store: the knowledge base here, how questions are grounded in it below.
     load_kb: bool = True
     kb_readonly: bool = False
-    retrieval_k: int = Field(2, ge=1, le=20)  # recall@1 is 0.996 (docs/retrieval.md)
-    retrieval_mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
-    evidence_sentences: int = Field(1, ge=0, le=50)  # per request; 0 reads whole passages
-    evidence_lexical_weight: float = Field(0.25, ge=0.0, le=10.0)  # benchmarks/evidence_eval.py
-    constrain_to_evidence: bool = True  # grounded replies use only the evidence's tokens
-    no_repeat_ngram: int = Field(3, ge=0, le=64)  # a constrained reply repeats no n-gram; 0: off
-    route_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    route_retrieval_threshold: float = Field(DEFAULT_RETRIEVAL_THRESHOLD, ge=-1.0, le=1.0)
-    abstain_min_score: float = Field(0.5, ge=-1.0, le=1.0)
-    abstain_max_unknown_names: int = Field(0, ge=0)
-    abstain_message: str = "The knowledge base has no answer to this."
+    grounding: GroundingSettings = Field(default_factory=GroundingSettings)
     max_document_bytes: int = Field(200_000, ge=1)
 
     # Scale-out: generation on an upstream OpenAI-compatible engine (vLLM, llama.cpp's server,

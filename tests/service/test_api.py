@@ -209,3 +209,18 @@ def test_api_keys_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """COGCORE_API_KEYS takes a comma-separated list."""
     monkeypatch.setenv("COGCORE_API_KEYS", "a, b")
     assert Settings().api_keys == ["a", "b"]
+
+
+def test_grounding_settings_are_a_group_read_from_the_same_variables(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """COGCORE_RETRIEVAL_K and friends land in Settings().grounding, checked like the rest."""
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("COGCORE_RETRIEVAL_K", "3")
+    monkeypatch.setenv("COGCORE_ABSTAIN_MESSAGE", "No idea.")
+    grounding = Settings().grounding
+    assert (grounding.retrieval_k, grounding.abstain_message) == (3, "No idea.")
+    assert grounding.route_threshold == 0.5  # untouched defaults stay
+    monkeypatch.setenv("COGCORE_RETRIEVAL_K", "0")
+    with pytest.raises(ValidationError, match="retrieval_k"):
+        Settings()

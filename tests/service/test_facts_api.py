@@ -17,6 +17,8 @@ from cogcore.facts import load_entities
 from retrieval.documents import Document
 from retrieval.embedder import Embedder
 from retrieval.knowledge_base import KnowledgeBase
+from service.routing import router
+from service.routing.router import ROUTER_FILE
 from service.settings import Settings
 from tests.service.test_api import assert_error, ready_client
 
@@ -167,7 +169,11 @@ def test_metrics_count_routes_and_abstentions(client: TestClient) -> None:
 
 
 def test_a_second_replica_serves_the_store_read_only(client: TestClient, tiny_llama_dir: Path,
-                                                      kb_dir: Path) -> None:
+                                                      kb_dir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first replica fitted the router and saved it beside the store: this one only loads it.
+    assert (kb_dir / ROUTER_FILE).is_file()
+    monkeypatch.setattr(router, "fit_router", lambda *a, **k: pytest.fail("router refitted"))
     settings = Settings(model_dir=tiny_llama_dir, served_model_name="tiny", kb_dir=kb_dir,
                         api_keys=[READ], admin_keys=[ADMIN])
     second = ready_client(settings)  # the module's client holds the writer lock

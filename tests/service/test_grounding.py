@@ -12,12 +12,12 @@ from retrieval.embedder import CachedEncoder
 from retrieval.knowledge_base import Hit, KnowledgeBase
 from service.grounding import (
     Grounding,
-    GroundingSettings,
     closest_sentences,
     evidence_constraint,
     repeating,
 )
 from service.routing.router import Router
+from service.settings import GroundingSettings
 from tests.retrieval.fakes import HashingEncoder
 
 
@@ -123,7 +123,7 @@ def test_a_grounded_question_is_embedded_once(tmp_path: Path) -> None:
         kb.upsert([Document("elqui", "The capital of Elqui is Quisun. Elqui lies in the sea."),
                    Document("peru", "The capital of Peru is Lima.")])
         router = Router(encoder, retrieval_threshold=-1.0)  # a store match routes to facts
-        grounding = Grounding(kb, router, GroundingSettings(min_score=-1.0))
+        grounding = Grounding(kb, router, GroundingSettings(abstain_min_score=-1.0))
         inner.texts.clear()
         grounded = grounding.ground(query)
     assert grounded.route == "facts" and not grounded.abstained
