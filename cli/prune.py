@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cogcore.errors import CogcoreError
 from cogcore.paths import artifacts_dir, default_base_dir, default_core_dir
+from pruning.methods import describe_methods, parse_method, sweep_methods
 
 console = Console(stderr=True)
 app = typer.Typer(help="Prune fact-memorizing MLP neurons into a compact cognitive core.")
@@ -103,8 +104,7 @@ def _projections(text: str) -> tuple[str, ...]:
 def prune_command(
     ctx: typer.Context,
     base: Path = typer.Option(None, help="Base checkpoint [default: the imported base]"),
-    method: str = typer.Option("contrastive", help="contrastive, random, magnitude, wanda, "
-                               "kfac or kfac+contrastive"),
+    method: str = typer.Option("contrastive", help=f"The method: {describe_methods()}"),
     width: int = typer.Option(None, help="Neurons kept in every MLP"),
     sparsity: float = typer.Option(None, help="Fraction of every MLP's neurons removed"),
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after the refit"),
@@ -128,6 +128,7 @@ def prune_command(
         return
     from pruning.runs import prune_job
 
+    parse_method(method)  # an unknown name fails before the checkpoint is read
     base = base or default_base_dir()
     _check_vocab(base, vocab_size)
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
@@ -149,11 +150,21 @@ def _floats(text: str) -> list[float]:
         raise PruneCliError(f"not a comma-separated list of numbers: {text!r}") from exc
 
 
+def _cutting(methods: str) -> list[str]:
+    """The `--methods` of a sweep, each checked to name a method that cuts neurons."""
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    for name in names:
+        if parse_method(name).scorer is None:
+            # Edit-only runs have no width to sweep; --kfac-masses makes them.
+            raise PruneCliError(f"--methods takes methods that cut; {name} only edits")
+    return names
+
+
 @app.command("sweep")
 def sweep_command(
     base: Path = typer.Option(None, help="Base checkpoint [default: the imported base]"),
-    methods: str = typer.Option("contrastive,random,magnitude,wanda,kfac+contrastive",
-                                help="Comma-separated methods that cut neurons"),
+    methods: str = typer.Option(",".join(sweep_methods()), help="Comma-separated methods "
+                                f"that cut neurons: {describe_methods(cutting_only=True)}"),
     sparsities: str = typer.Option("0.35,0.5", help="Comma-separated fractions removed"),
     kfac_masses: str = typer.Option("0.9,0.7", help="Kept masses of edit-only kfac runs"),
     kfac_layers: str = typer.Option("all", help="Layers every K-FAC run edits: all, or e.g. 24-29"),
@@ -170,6 +181,7 @@ def sweep_command(
     """Methods x sizes (controls included): sweep.json/md and a recall-vs-reading plot."""
     from pruning.runs import sweep_job
 
+    cutting = _cutting(methods)
     base = base or default_base_dir()
     _check_vocab(base, vocab_size)
     steps = _floats(heal_steps)
@@ -186,7 +198,7 @@ def sweep_command(
     for sparsity in _floats(sparsities):
         width = _width(base, None, sparsity)
         for heal in heals:
-            for method in [m.strip() for m in methods.split(",") if m.strip()]:
+            for method in cutting:
                 label = f"s={sparsity:g}" + (f" heal={heal}" if heal else "")
                 runs.append((label, _config(method, width, **{**defaults, "heal_steps": heal})))
     where = "" if kfac_layers.strip() == "all" else f" layers={kfac_layers.strip()}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from rich.console import Console
@@ -22,6 +22,9 @@ from pruning.compact import mlp_modules
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
+
+    from pruning.calibration import CalibrationSets
+    from pruning.pipeline import PruneConfig
 
 console = Console(stderr=True)
 PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
@@ -128,3 +131,15 @@ def kfac_edit(
         with torch.no_grad():
             module.weight.copy_(rebuilt.to(module.weight.device))
     return kept
+
+
+def check_kfac(model: PreTrainedModel, cfg: PruneConfig) -> None:
+    """The registered edit's check (pruning/methods.py): `cfg.kfac` fits `model`."""
+    cfg.kfac.check(len(mlp_modules(model)))
+
+
+def apply_kfac(
+    model: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig
+) -> dict[str, Any]:
+    """The registered edit: `kfac_edit` with `cfg.kfac` on the retain batches (never facts)."""
+    return {"kfac_kept_components": kfac_edit(model, data.retain_batches(), cfg.kfac)}

@@ -12,38 +12,24 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from cogcore.errors import CogcoreError
 from evaluation.cost import parameter_counts
-from pruning.attribution import collect_neuron_stats
 from pruning.calibration import CalibrationSets
-from pruning.compact import compact_mlp, intermediate_size, keep_top, mlp_modules
+from pruning.compact import compact_mlp, intermediate_size, keep_top
 from pruning.heal import distill, refit_down_proj
-from pruning.kfac import KfacConfig, kfac_edit
-from pruning.scoring import (
-    ContrastiveConfig,
-    score_contrastive,
-    score_magnitude,
-    score_random,
-    score_wanda,
-)
+from pruning.kfac import KfacConfig
+from pruning.methods import EDITS, SCORERS, Method, PruneConfigError, parse_method
+from pruning.scoring import ContrastiveConfig
 from pruning.vocab import tokenizer_trimmed_spec, trim_vocabulary
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-METHODS = ("contrastive", "random", "magnitude", "wanda", "kfac", "kfac+contrastive")
-
-
-class PruneConfigError(CogcoreError, ValueError):
-    """A pruning configuration that cannot run."""
-
-
 @dataclass(frozen=True)
 class PruneConfig:
     """Everything that decides a pruning run."""
 
-    method: str
-    width: int | None = None  # kept neurons per layer; None keeps them all (kfac edit only)
+    method: str  # a name pruning/methods.py parses: edit, scorer or edit+scorer
+    width: int | None = None  # kept neurons per layer; None keeps them all (an edit only)
     seed: int = 0
     refit: bool = True
     sequential_refit: bool = True
@@ -72,42 +58,24 @@ class PruneResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _scores(
-    model: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig
-) -> list[torch.Tensor]:
-    method = cfg.method.removeprefix("kfac+")
-    if method == "random":
-        return score_random(model, cfg.seed)
-    if method == "magnitude":
-        return score_magnitude(model)
-    if method == "wanda":
-        general = data.retain.get("general") or data.retain_batches()
-        return score_wanda(model, collect_neuron_stats(model, general, gradients=False,
-                                                       label="general"))
-    fact = collect_neuron_stats(model, data.facts, label="facts")
-    retain = {name: collect_neuron_stats(model, batches, label=name)
-              for name, batches in data.retain.items()}
-    return score_contrastive(fact, retain, cfg.contrastive)
-
-
-def _check(model: PreTrainedModel, cfg: PruneConfig) -> bool:
-    """Validate `cfg` against `model`; True when neurons are to be cut."""
-    if cfg.method not in METHODS:
-        raise PruneConfigError(f"unknown method {cfg.method!r}; choose from {METHODS}")
+def _check(model: PreTrainedModel, cfg: PruneConfig) -> Method:
+    """Validate `cfg` against `model`; the parsed method, whose scorer (if any) cuts."""
+    method = parse_method(cfg.method)
     full = intermediate_size(model)
     cut = cfg.width is not None and cfg.width < full
     if cfg.width is not None and not 0 < cfg.width <= full:
         raise PruneConfigError(f"width {cfg.width} is outside 1..{full}")
-    if cfg.method == "kfac" and cut:
-        raise PruneConfigError("kfac edits without cutting; use kfac+contrastive to cut")
-    if cfg.method != "kfac" and not cut:
+    if method.scorer is None and cut:
+        raise PruneConfigError(f"{cfg.method} edits without cutting; name a scorer to cut "
+                               f"too, e.g. {cfg.method}+{next(iter(SCORERS))}")
+    if method.scorer is not None and not cut:
         raise PruneConfigError(f"{cfg.method} needs a width below {full} (or a sparsity)")
-    if cfg.method.startswith("kfac"):
+    if method.edit is not None:
         try:
-            cfg.kfac.check(len(mlp_modules(model)))
+            EDITS[method.edit].check(model, cfg)
         except ValueError as exc:
             raise PruneConfigError(str(exc)) from exc
-    return cut
+    return method
 
 
 def prune(
@@ -118,7 +86,7 @@ def prune(
 
     The core's tokenizer is `tokenizer`, or its trimmed copy when `cfg.vocab_size` is set.
     """
-    cut = _check(base, cfg)
+    method = _check(base, cfg)
     if cfg.vocab_size is not None:
         if tokenizer is None:
             raise PruneConfigError("trimming the vocabulary needs the base's tokenizer")
@@ -126,13 +94,13 @@ def prune(
     core = copy.deepcopy(base).eval()
     result = PruneResult(core, tokenizer, cfg, None, parameter_counts(base)[0], 0)
     clock = time.perf_counter()
-    if cfg.method.startswith("kfac"):
-        result.details["kfac_kept_components"] = kfac_edit(core, data.retain_batches(), cfg.kfac)
-        result.seconds["kfac"], clock = time.perf_counter() - clock, time.perf_counter()
-    if cut:
+    if method.edit is not None:
+        result.details.update(EDITS[method.edit].apply(core, data, cfg))
+        result.seconds[method.edit], clock = time.perf_counter() - clock, time.perf_counter()
+    if method.scorer is not None and cfg.width is not None:  # _check: a scorer has a width
         # The refit reproduces the model as it was just before the cut (the edit included).
         reference = copy.deepcopy(core) if cfg.refit else None
-        result.keep = keep_top(_scores(core, data, cfg), cfg.width)
+        result.keep = keep_top(SCORERS[method.scorer](core, data, cfg), cfg.width)
         compact_mlp(core, result.keep)
         result.seconds["score_and_cut"], clock = time.perf_counter() - clock, time.perf_counter()
         if reference is not None:

@@ -1,7 +1,8 @@
 """Neuron scores: per layer, one number per MLP neuron, higher meaning keep.
 
 `contrastive` keeps the neurons that matter to reading, reasoning and general text relative to
-closed-book facts; `random`, `magnitude` and `wanda` are the controls that ignore facts.
+closed-book facts; `random`, `magnitude` and `wanda` are the controls that ignore facts. The
+`*_scorer` functions are what pruning/methods.py registers: one signature for every scorer.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from pruning.attribution import NeuronStats
+from pruning.attribution import NeuronStats, collect_neuron_stats
 from pruning.compact import mlp_modules
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
+
+    from pruning.calibration import CalibrationSets
+    from pruning.pipeline import PruneConfig
 
 Attribution = Literal["grad_x_act", "activation"]
 
@@ -87,3 +91,36 @@ def score_wanda(model: PreTrainedModel, general: NeuronStats) -> list[torch.Tens
         (mlp.down_proj.weight.float().abs().sum(0).cpu() * general.sq_norm[layer].sqrt()).float()
         for layer, mlp in enumerate(mlp_modules(model))
     ]
+
+
+def contrastive_scorer(
+    model: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig
+) -> list[torch.Tensor]:
+    """`score_contrastive` on attributions collected from the fact and every retain set."""
+    fact = collect_neuron_stats(model, data.facts, label="facts")
+    retain = {name: collect_neuron_stats(model, batches, label=name)
+              for name, batches in data.retain.items()}
+    return score_contrastive(fact, retain, cfg.contrastive)
+
+
+def random_scorer(
+    model: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig
+) -> list[torch.Tensor]:
+    """`score_random` seeded by `cfg.seed`."""
+    return score_random(model, cfg.seed)
+
+
+def magnitude_scorer(
+    model: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig
+) -> list[torch.Tensor]:
+    """`score_magnitude`: weights only."""
+    return score_magnitude(model)
+
+
+def wanda_scorer(
+    model: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig
+) -> list[torch.Tensor]:
+    """`score_wanda` with activation norms on the general text (every retain set if absent)."""
+    general = data.retain.get("general") or data.retain_batches()
+    return score_wanda(model, collect_neuron_stats(model, general, gradients=False,
+                                                   label="general"))

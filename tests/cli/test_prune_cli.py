@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from pruning.methods import EDITS, SCORERS, sweep_methods
 from tests.conftest import run_cogcore
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny models lose to thread contention on 2 cores
@@ -66,3 +67,20 @@ def test_bad_arguments_are_one_line(tiny_llama_dir: Path, tmp_path: Path) -> Non
                          "--kfac-layers", "1-x", "--out", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.startswith("error: --kfac-layers takes 'all' or indices and ranges")
+    result = run_cogcore("prune", "--base", str(tiny_llama_dir), "--method", "kfac+nope",
+                         "--width", "64", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: unknown method 'kfac+nope'; choose from contrastive")
+    result = run_cogcore("prune", "sweep", "--base", str(tiny_llama_dir), "--methods",
+                         "random,kfac", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: --methods takes methods that cut; kfac only edits"
+
+
+def test_help_lists_the_registered_methods() -> None:
+    wide = {"COLUMNS": "300"}  # so that no name is split by the help's line wrapping
+    result = run_cogcore("prune", "--help", env=wide)
+    assert result.returncode == 0, result.stderr
+    assert all(name in result.stdout for name in (*SCORERS, *EDITS))
+    result = run_cogcore("prune", "sweep", "--help", env=wide)
+    assert f"[default: {','.join(sweep_methods())}]" in result.stdout
