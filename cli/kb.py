@@ -10,12 +10,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from cogcore.paths import artifacts_dir, default_kb_dir
+from retrieval.index_registry import DEFAULT_KIND, KINDS
 
 console = Console(stderr=True)
 app = typer.Typer(help="The knowledge base: documents, FAISS + BM25 search.", no_args_is_help=True)
 
 KB_OPTION = typer.Option(None, "--kb", help="Knowledge base directory [default: artifacts/kb/…]")
-INDEX_OPTION = typer.Option("flat", help="Dense index: flat (exact) or hnsw")
+
+
+def _index_kind(value: str | None) -> str | None:
+    """Refuse an index kind that no registered backend implements."""
+    if value is not None and value not in KINDS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(KINDS)}")
+    return value
+
+
+INDEX_OPTION = typer.Option(
+    None, callback=_index_kind, help=f"Dense index: {', '.join(KINDS)} (default: as the "
+    f"knowledge base was built, {DEFAULT_KIND} for a new one)")
 
 
 def _progress() -> Progress:
@@ -23,7 +35,7 @@ def _progress() -> Progress:
                     console=console)
 
 
-def _open(kb: Path | None, index: str = "flat", readonly: bool = False):
+def _open(kb: Path | None, index: str | None = None, readonly: bool = False):
     from retrieval.knowledge_base import KBSettings, KnowledgeBase
 
     return KnowledgeBase.open(kb or default_kb_dir(), settings=KBSettings(index=index),

@@ -87,3 +87,9 @@ class EmbedderMismatchError(RetrievalError):
 
 class IndexFileError(RetrievalError):
     """An index file is missing, torn or of another format: it is rebuilt from the store."""
+
+
+class UnknownIndexKindError(RetrievalError):
+    """An index kind that no registered backend implements."""
+
+    client_error = True

@@ -1,4 +1,4 @@
-"""The FAISS dense index: exact inner product by default, HNSW by setting, keyed by chunk ids.
+"""The FAISS dense indexes, keyed by chunk ids: exact inner product ("flat") and HNSW ("hnsw").
 
 Both wrap the inner index in an IndexIDMap2 so that FAISS itself maps chunk ids. HNSW graphs
 cannot remove points, so deletes there become tombstones, excluded at search time through an
@@ -8,17 +8,16 @@ from its own stored vectors.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import faiss
 import numpy as np
 
 from retrieval.dense import DenseIndex
 from retrieval.errors import IndexFileError
-from retrieval.index_file import read_checked, write_atomic
 
-KINDS = ("flat", "hnsw")
 # Below this many allowed ids an exact scan of just those vectors beats a filtered graph walk,
 # which can also miss results when the filter is very selective.
 EXACT_SUBSET = 4096
@@ -26,26 +25,28 @@ COMPACT_FRACTION = 0.25
 
 
 class FaissIndex(DenseIndex):
-    """A FAISS IndexIDMap2 over IndexFlatIP ("flat") or IndexHNSWFlat ("hnsw")."""
+    """What both kinds share: an IndexIDMap2 around the inner index, plus tombstoned ids."""
 
-    def __init__(self, dim: int, kind: str = "flat", hnsw_m: int = 32,
-                 ef_construction: int = 80, ef_search: int = 128) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown index kind {kind!r}; choose one of {KINDS}")
-        self.dim, self.kind = dim, kind
-        self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
+    exact_subset: ClassVar[int] = 0  # a filter this small is scanned exactly, not searched
+
+    def __init__(self, dim: int, params: Mapping[str, Any]) -> None:
+        super().__init__(dim, params)
         self._index = self._empty()
-        self._tombstones: set[int] = set()
+        self._tombstones: set[int] = set()  # only HNSW makes any (it cannot remove points)
 
+    @abstractmethod
     def _empty(self) -> Any:
-        if self.kind == "flat":
-            return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-        inner = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = self.ef_construction
-        return faiss.IndexIDMap2(inner)
+        """A new IndexIDMap2 around an empty inner index of this kind."""
+
+    @abstractmethod
+    def _search_params(self, k: int, selector: Any) -> Any:
+        """FAISS search parameters for a top-k search restricted by `selector` (or None)."""
 
     def _id_map(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def _dead(self) -> np.ndarray:
+        return np.fromiter(self._tombstones, np.int64)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under new ids."""
@@ -53,31 +54,11 @@ class FaissIndex(DenseIndex):
             self._index.add_with_ids(np.ascontiguousarray(vectors, np.float32),
                                      np.ascontiguousarray(ids, np.int64))
 
-    def delete(self, ids: np.ndarray) -> None:
-        """Remove ids (HNSW: tombstone them, compacting when they pile up)."""
-        ids = np.ascontiguousarray(ids, np.int64)
-        if not len(ids):
-            return
-        if self.kind == "flat":
-            self._index.remove_ids(ids)
-            return
-        present = np.intersect1d(self._id_map(), ids)
-        self._tombstones.update(int(i) for i in present)
-        if len(self._tombstones) > COMPACT_FRACTION * max(1, self._index.ntotal):
-            self._compact()
-
-    def _compact(self) -> None:
-        id_map = self._id_map()
-        vectors = self._index.index.reconstruct_n(0, self._index.ntotal)
-        keep = ~np.isin(id_map, np.fromiter(self._tombstones, np.int64))
-        self._index, self._tombstones = self._empty(), set()
-        self.add(id_map[keep], vectors[keep])
-
     def ids(self) -> np.ndarray:
         """Every live id, sorted."""
         live = self._id_map()
         if self._tombstones:
-            live = live[~np.isin(live, np.fromiter(self._tombstones, np.int64))]
+            live = live[~np.isin(live, self._dead())]
         return np.sort(live)
 
     def count(self) -> int:
@@ -90,22 +71,18 @@ class FaissIndex(DenseIndex):
         """Top-k (id, inner product) per query, best first."""
         queries = np.ascontiguousarray(queries, np.float32)
         if allowed is not None and self._tombstones:
-            allowed = np.setdiff1d(allowed, np.fromiter(self._tombstones, np.int64))
+            allowed = np.setdiff1d(allowed, self._dead())
         if self.count() == 0 or (allowed is not None and len(allowed) == 0):
             return [[] for _ in queries]
-        if allowed is not None and self.kind == "hnsw" and len(allowed) <= EXACT_SUBSET:
+        if allowed is not None and len(allowed) <= self.exact_subset:
             return self._exact_subset(queries, k, allowed)
         selector = None
         if allowed is not None:
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, np.int64))
         elif self._tombstones:
-            dead = faiss.IDSelectorBatch(np.fromiter(self._tombstones, np.int64))
-            selector = faiss.IDSelectorNot(dead)
-        if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k), sel=selector)
-        else:
-            params = faiss.SearchParameters(sel=selector) if selector is not None else None
-        scores, ids = self._index.search(queries, min(k, self.count()), params=params)
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._dead()))
+        scores, ids = self._index.search(queries, min(k, self.count()),
+                                         params=self._search_params(k, selector))
         return [
             [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
             for row_ids, row_scores in zip(ids, scores, strict=True)
@@ -120,24 +97,77 @@ class FaissIndex(DenseIndex):
         return [[(int(id_map[positions[j]]), float(row[j])) for j in top]
                 for row, top in zip(scores, order, strict=True)]
 
-    def save(self, path: Path, extra: dict[str, object]) -> None:
-        """Write the index, its settings and tombstones crash-safely."""
-        header = {**extra, "kind": self.kind, "dim": self.dim, "hnsw_m": self.hnsw_m,
-                  "ef_construction": self.ef_construction,
-                  "tombstones": sorted(self._tombstones)}
-        write_atomic(path, header, faiss.serialize_index(self._index).tobytes())
+    def dump(self) -> tuple[dict[str, Any], bytes]:
+        """Tombstones for the header, the serialized FAISS index as the payload."""
+        return ({"tombstones": sorted(self._tombstones)},
+                faiss.serialize_index(self._index).tobytes())
+
+    def restore(self, header: Mapping[str, Any], payload: bytes) -> None:
+        """Take a serialized FAISS index and its tombstones; IndexFileError if FAISS refuses."""
+        try:
+            self._index = faiss.deserialize_index(np.frombuffer(payload, np.uint8))
+        except RuntimeError as exc:
+            raise IndexFileError(f"FAISS cannot read it: {exc}") from exc
+        self._tombstones = {int(i) for i in header["tombstones"]}
+
+
+class FlatIndex(FaissIndex):
+    """IndexFlatIP: exact inner product, removes in place."""
+
+    kind = "flat"
 
     @classmethod
-    def load(cls, path: Path, dim: int) -> tuple[FaissIndex, dict[str, object]]:
-        """The index saved at `path`, or IndexFileError when it is torn or mismatched."""
-        header, payload = read_checked(path)
-        if header.get("dim") != dim or header.get("kind") not in KINDS:
-            raise IndexFileError(f"{path} holds a {header.get('kind')} index of another dim")
-        index = cls(dim, str(header["kind"]), int(header["hnsw_m"]),
-                    int(header["ef_construction"]))
-        try:
-            index._index = faiss.deserialize_index(np.frombuffer(payload, np.uint8))
-        except RuntimeError as exc:
-            raise IndexFileError(f"{path}: FAISS cannot read it: {exc}") from exc
-        index._tombstones = {int(i) for i in header["tombstones"]}
-        return index, header
+    def build_params(cls, params: Mapping[str, Any]) -> dict[str, int]:
+        """None: an exact scan has nothing to tune."""
+        return {}
+
+    def _empty(self) -> Any:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+
+    def _search_params(self, k: int, selector: Any) -> Any:
+        return faiss.SearchParameters(sel=selector) if selector is not None else None
+
+    def delete(self, ids: np.ndarray) -> None:
+        """Remove ids."""
+        if len(ids):
+            self._index.remove_ids(np.ascontiguousarray(ids, np.int64))
+
+
+class HNSWIndex(FaissIndex):
+    """IndexHNSWFlat: approximate graph search; deletes are tombstones, compacted in bulk."""
+
+    kind = "hnsw"
+    exact_subset = EXACT_SUBSET
+    DEFAULTS: ClassVar[dict[str, int]] = {"hnsw_m": 32, "ef_construction": 80}
+
+    def __init__(self, dim: int, params: Mapping[str, Any]) -> None:
+        super().__init__(dim, params)
+        # A search-time knob: taken from each open's settings, never recorded.
+        self.ef_search = int(params.get("ef_search", 128))
+
+    @classmethod
+    def build_params(cls, params: Mapping[str, Any]) -> dict[str, int]:
+        """Graph degree M and efConstruction, from `params` or the defaults."""
+        return {key: int(params.get(key, default)) for key, default in cls.DEFAULTS.items()}
+
+    def _empty(self) -> Any:
+        inner = faiss.IndexHNSWFlat(self.dim, self.params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = self.params["ef_construction"]
+        return faiss.IndexIDMap2(inner)
+
+    def _search_params(self, k: int, selector: Any) -> Any:
+        return faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k), sel=selector)
+
+    def delete(self, ids: np.ndarray) -> None:
+        """Tombstone ids, compacting the graph when they pile up."""
+        present = np.intersect1d(self._id_map(), np.ascontiguousarray(ids, np.int64))
+        self._tombstones.update(int(i) for i in present)
+        if len(self._tombstones) > COMPACT_FRACTION * max(1, self._index.ntotal):
+            self._compact()
+
+    def _compact(self) -> None:
+        id_map = self._id_map()
+        vectors = self._index.index.reconstruct_n(0, self._index.ntotal)
+        keep = ~np.isin(id_map, self._dead())
+        self._index, self._tombstones = self._empty(), set()
+        self.add(id_map[keep], vectors[keep])

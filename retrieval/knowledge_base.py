@@ -11,12 +11,16 @@ commit is the acknowledgement. The FAISS index is updated in memory after the co
 crash-safely every `save_every_chunks` changed chunks and on close; on open (and whenever a reader
 sees another process's commit) it is reconciled with the store's chunk ids from the stored
 embeddings, so a crash at any moment costs at most a re-add of the unsaved tail.
+The index kind and its build knobs are recorded in the store when the knowledge base is made, or
+its index rebuilt because a writer's settings named another, and every later open uses them.
 One writer process holds the lock; `readonly=True` opens any number of readers. Within a process
 every method is thread-safe.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.chunker import ChunkSettings, chunk_text
+from retrieval.dense import DenseIndex
 from retrieval.documents import Document, ValidDocument, check_id, check_text, validate
 from retrieval.embedder import TextEncoder
 from retrieval.errors import (
@@ -34,12 +39,13 @@ from retrieval.errors import (
     KnowledgeBaseNotFoundError,
     ReadOnlyError,
 )
-from retrieval.faiss_index import FaissIndex
 from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.index_registry import DEFAULT_KIND, index_spec, load_index, new_index
 from retrieval.sparse import BM25Index
 from retrieval.store import DocumentStore, Filters, StoredDocument, WritePlan
 from retrieval.writer_lock import WriterLock
 
+log = logging.getLogger("cogcore.retrieval")
 MODES = ("dense", "bm25", "hybrid")
 STORE_FILE, INDEX_FILE, LOCK_FILE = "store.sqlite3", "dense.index", "writer.lock"
 
@@ -48,9 +54,11 @@ STORE_FILE, INDEX_FILE, LOCK_FILE = "store.sqlite3", "dense.index", "writer.lock
 class KBSettings:
     """Everything tunable about a knowledge base; the defaults suit the default KB."""
 
-    index: str = "flat"
-    hnsw_m: int = 32
-    ef_construction: int = 80
+    # Index kind and build knobs: None means as the knowledge base was built (for a new one,
+    # flat, and the backend's defaults); a writer that names others rebuilds the index so.
+    index: str | None = None
+    hnsw_m: int | None = None
+    ef_construction: int | None = None
     ef_search: int = 128
     chunk_tokens: int = 128
     chunk_overlap_tokens: int = 32
@@ -91,7 +99,9 @@ class KnowledgeBase:
         self._index = self._load_index()
         added, removed = self._sync()
         self.repair.update(added=added, removed=removed)
-        if added or removed:
+        # A rebuilt index is saved at once, even empty: else an empty store that changed kind
+        # would keep the old file and rebuild on every open.
+        if added or removed or not self.repair["loaded"]:
             self.flush()
 
     @classmethod
@@ -101,7 +111,7 @@ class KnowledgeBase:
         path, settings = Path(path), settings or KBSettings()
         if readonly and not (path / STORE_FILE).is_file():
             raise KnowledgeBaseNotFoundError(f"no knowledge base at {path}")
-        lock = None
+        lock = store = None
         if not readonly:
             path.mkdir(parents=True, exist_ok=True)
             lock = WriterLock(path / LOCK_FILE, settings.lock_timeout_s)
@@ -112,24 +122,46 @@ class KnowledgeBase:
                 embedder = Embedder()
             store = DocumentStore(path / STORE_FILE, readonly=readonly)
             _check_embedder(store, embedder, readonly)
+            return cls(path, store, embedder, settings, lock)
         except BaseException:
+            if store is not None:
+                store.close()
             if lock:
                 lock.release()
             raise
-        return cls(path, store, embedder, settings, lock)
 
-    def _load_index(self) -> FaissIndex:
-        s, dim = self.settings, self.embedder.dim
+    def _load_index(self) -> DenseIndex:
+        """The saved index if it is the one this KB should have, else an empty one to fill."""
+        dim = self.embedder.dim
+        knobs = {k: v for k, v in asdict(self.settings).items() if v is not None}
         try:
-            index, _ = FaissIndex.load(self.path / INDEX_FILE, dim)
-            if (index.kind, index.hnsw_m) != (s.index, s.hnsw_m):
-                raise IndexFileError(f"index is {index.kind}, settings ask for {s.index}")
-            index.ef_search = s.ef_search
-            self.repair["loaded"] = True
-            return index
+            loaded: DenseIndex | None = load_index(self.path / INDEX_FILE, dim, knobs)
         except IndexFileError as exc:
-            self.repair["loaded"], self.repair["reason"] = False, str(exc)
-            return FaissIndex(dim, s.index, s.hnsw_m, s.ef_construction, s.ef_search)
+            loaded, self.repair["reason"] = None, str(exc)
+        wanted = self._index_spec(loaded.spec() if loaded else None, knobs)
+        self.repair["loaded"] = loaded is not None and loaded.spec() == wanted
+        if loaded is not None and self.repair["loaded"]:
+            return loaded
+        if loaded is not None:
+            self.repair["reason"] = f"the index file holds {loaded.spec()}, not {wanted}"
+        return new_index(wanted, dim, knobs)
+
+    def _index_spec(self, found: dict[str, Any] | None, knobs: dict[str, Any]) -> dict[str, Any]:
+        """The index to use: as recorded in the store, unless the settings name another."""
+        raw = self._store.get_state("index")
+        stored = json.loads(raw) if raw else None
+        # A knowledge base from before the index was recorded: its index file tells.
+        recorded = stored or found or {}
+        wanted = index_spec(self.settings.index or recorded.get("kind", DEFAULT_KIND),
+                            {**recorded, **knobs})
+        if self._writer is None and recorded and wanted != recorded:
+            # Asked for explicitly (benchmarks compare kinds on one store), so honoured, but a
+            # reader cannot record it: the rebuild is redone on every open, which must be heard.
+            log.warning("%s holds a %s index; this read-only open builds %s in memory, again on "
+                        "every open (open it writable to record it)", self.path, recorded, wanted)
+        if self._writer is not None and wanted != stored:
+            self._store.set_state("index", json.dumps(wanted))
+        return wanted
 
     def _sync(self) -> tuple[int, int]:
         """Make the index hold exactly the store's chunk ids; (added, removed) counts."""
@@ -273,7 +305,8 @@ class KnowledgeBase:
                 "path": str(self.path), "documents": self._store.count(),
                 "chunks": self._store.chunk_count(), "index_count": self._index.count(),
                 "generation": self._generation, "embedder": self.embedder.name,
-                "dim": self.embedder.dim, "readonly": self._writer is None,
+                "dim": self.embedder.dim, "index": self._index.spec(),
+                "readonly": self._writer is None,
                 "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
                 "repair_on_open": dict(self.repair), "settings": asdict(self.settings),
             }

@@ -11,9 +11,9 @@ import pytest
 
 from retrieval.embedder import CachedEncoder
 from retrieval.errors import IndexFileError, InvalidEncodingError, InvalidSourceError
-from retrieval.faiss_index import FaissIndex
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.index_file import read_checked, write_atomic
+from retrieval.index_registry import index_spec, load_index, new_index
 from retrieval.questions import question_set
 from retrieval.sources import expand, read_documents
 from tests.retrieval.fakes import HashingEncoder
@@ -44,11 +44,11 @@ def test_hnsw_tombstones_survive_a_save_and_compact_when_they_pile_up(tmp_path: 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((400, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = FaissIndex(16, "hnsw")
+    index = new_index(index_spec("hnsw", {}), 16, {})
     index.add(np.arange(400), vectors)
     index.delete(np.array([0, 1, 999]))
     index.save(tmp_path / "i", {})
-    loaded, _ = FaissIndex.load(tmp_path / "i", 16)
+    loaded = load_index(tmp_path / "i", 16, {})
     assert loaded.count() == 398 and 0 not in loaded.ids()
     assert loaded.search(vectors[:1], 1)[0][0][0] != 0
     loaded.delete(np.arange(2, 150))
