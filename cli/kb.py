@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,6 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from cogcore.paths import artifacts_dir, default_kb_dir
 from retrieval.index_registry import DEFAULT_KIND, KINDS
+
+if TYPE_CHECKING:
+    from retrieval.embedder import TextEncoder
 
 console = Console(stderr=True)
 app = typer.Typer(help="The knowledge base: documents, FAISS + BM25 search.", no_args_is_help=True)
@@ -51,16 +55,29 @@ def build(
 ) -> None:
     """Build (or bring up to date) a knowledge base from a built-in source."""
     from retrieval.default_kb import SOURCES, build_default, default_documents
+    from retrieval.embedder import Embedder
     from retrieval.knowledge_base import KBSettings
 
     if source not in SOURCES:
         raise typer.BadParameter(f"unknown source {source!r}; choose one of {SOURCES}")
+    embedder = Embedder()
     with _progress() as bar:
         task = bar.add_task("embedding documents", total=len(default_documents()))
-        stats = build_default(kb or default_kb_dir(), settings=KBSettings(index=index),
+        stats = build_default(kb or default_kb_dir(), embedder=embedder,
+                              settings=KBSettings(index=index),
                               progress=lambda n: bar.advance(task, n))
+    _fit_router(Path(stats["path"]), embedder)
     console.print(f"{stats['documents']} documents, {stats['chunks']} chunks")
     typer.echo(stats["path"])
+
+
+def _fit_router(path: Path, embedder: TextEncoder) -> None:
+    """Fit the service's router once, beside the knowledge base, so `serve` only loads it."""
+    from service.routing.router import ROUTER_FILE, load_or_fit_router
+
+    with console.status("fitting the router…"):
+        load_or_fit_router(path, embedder)
+    console.print(f"router: {path / ROUTER_FILE}")
 
 
 @app.command("add")
@@ -81,6 +98,7 @@ def add(
             for doc_id, n_chunks in base.upsert(chunk):
                 typer.echo(f"{doc_id}\t{n_chunks} chunks")
             bar.advance(task, len(chunk))
+    _fit_router(base.path, base.embedder)
 
 
 @app.command("search")

@@ -27,6 +27,9 @@ def default_kb() -> Path:
 def test_default_kb_holds_one_document_per_entity(default_kb: Path) -> None:
     stats = json.loads(run_cogcore("kb", "stats", "--kb", str(default_kb)).stdout)
     assert stats["documents"] == 424 and stats["index_count"] == stats["chunks"] >= 424
+    # The service's router was fitted by the build and saved beside the store.
+    router = json.loads((default_kb / "router.json").read_text())
+    assert router["encoder"] == "all-MiniLM-L6-v2/384" and len(router["weights"]) == 384
 
 
 def test_search_command_finds_the_answering_entity_and_filters(default_kb: Path) -> None:
