@@ -23,6 +23,7 @@ class Relation:
     name: str
     statement: str  # a template with {entity} and {answer}
     question: str | None = None  # None: stated in documents but never asked
+    noun: str | None = None  # how a question names the relation: "currency code"
 
     def state(self, entity: str, answer: str) -> str:
         """The fact as one sentence."""
@@ -88,18 +89,19 @@ class Entity:
 R = Relation
 COUNTRY_RELATIONS = {
     "capital": R("capital", "The capital of {entity} is {answer}.",
-                 "What is the capital of {entity}?"),
+                 "What is the capital of {entity}?", "capital"),
     "region": R("region", "{entity} lies in the world region {answer}.",
-                "In which world region does {entity} lie?"),
+                "In which world region does {entity} lie?", "world region"),
     "subregion": R("subregion", "The subregion of {entity} is {answer}."),
     "demonym": R("demonym", "A person from {entity} is called {answer}.",
-                 "What is a person from {entity} called?"),
+                 "What is a person from {entity} called?", "demonym"),
     "currency": R("currency", "The currency code of {entity} is {answer}.",
-                  "What is the ISO currency code used in {entity}?"),
+                  "What is the ISO currency code used in {entity}?", "currency code"),
     "calling_code": R("calling_code", "The international calling code of {entity} is +{answer}.",
-                      "What is the international calling code of {entity}?"),
+                      "What is the international calling code of {entity}?",
+                      "international calling code"),
     "tld": R("tld", "The internet domain of {entity} is {answer}.",
-             "What is the internet country domain of {entity}?"),
+             "What is the internet country domain of {entity}?", "internet domain"),
     "iso_alpha3": R("iso_alpha3", "The ISO 3166 alpha-3 code of {entity} is {answer}."),
     "population": R("population", "The population of {entity} is {answer}."),
     "area": R("area", "The area of {entity} is {answer} square kilometres."),
@@ -107,19 +109,20 @@ COUNTRY_RELATIONS = {
 }
 ELEMENT_RELATIONS = {
     "symbol": R("symbol", "The chemical symbol of {entity} is {answer}.",
-                "What is the chemical symbol of {entity}?"),
+                "What is the chemical symbol of {entity}?", "chemical symbol"),
     "atomic_number": R("atomic_number", "The atomic number of {entity} is {answer}.",
-                       "What is the atomic number of {entity}?"),
+                       "What is the atomic number of {entity}?", "atomic number"),
     "mass": R("mass", "The standard atomic mass of {entity} is {answer} u."),
     "density": R("density", "The density of {entity} is {answer} g/cm3."),
 }
 STATE_RELATIONS = {
     "capital": R("capital", "The capital of the US state of {entity} is {answer}.",
-                 "What is the capital of the US state of {entity}?"),
+                 "What is the capital of the US state of {entity}?", "capital"),
     "abbreviation": R("abbreviation", "The postal abbreviation of {entity} is {answer}.",
-                      "What is the postal abbreviation of the US state of {entity}?"),
+                      "What is the postal abbreviation of the US state of {entity}?",
+                      "postal abbreviation"),
     "statehood_year": R("statehood_year", "{entity} became a US state in {answer}.",
-                        "In which year did {entity} become a US state?"),
+                        "In which year did {entity} become a US state?", "statehood year"),
     "time_zone": R("time_zone", "The time zone of the capital of {entity} is {answer}."),
     "fips": R("fips", "The FIPS code of {entity} is {answer}."),
 }

@@ -24,7 +24,7 @@ import logging
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from retrieval.errors import (
     KnowledgeBaseNotFoundError,
     ReadOnlyError,
 )
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import Ranking, reciprocal_rank_fusion, weighted_fusion
 from retrieval.index_registry import DEFAULT_KIND, index_spec, load_index, new_index
 from retrieval.sparse import BM25Index
 from retrieval.store import DocumentStore, Filters, StoredDocument, WritePlan
@@ -65,6 +65,11 @@ class KBSettings:
     max_text_bytes: int = 1_000_000
     max_query_bytes: int = 4096
     max_k: int = 1000
+    # Hybrid search: "relative" (min-max scaled scores, weighted) keeps a strong lexical
+    # match that rank fusion ("rrf") drops; the share was chosen on inverse questions
+    # (benchmarks/fusion_eval.py, docs/retrieval.md).
+    fusion: Literal["relative", "rrf"] = "relative"
+    sparse_share: float = 0.6
     rrf_k: int = 60
     fusion_depth: int = 50
     save_every_chunks: int = 10_000
@@ -275,13 +280,18 @@ class KnowledgeBase:
             dense = self._index.search(vectors, depth, allowed) if vectors is not None else None
             sparse = self._sparse().search(texts, depth, allowed) if mode != "dense" else None
             if dense is not None and sparse is not None:
-                ranked = [reciprocal_rank_fusion([d, b], k, s.rrf_k)
-                          for d, b in zip(dense, sparse, strict=True)]
+                ranked = [self._fuse(d, b, k) for d, b in zip(dense, sparse, strict=True)]
             else:
                 ranked = [r[:k] for r in (dense if dense is not None else sparse or [])]
             rows = self._store.chunk_rows(sorted({i for r in ranked for i, _ in r}))
         return [[Hit(i, rows[i].document_id, rows[i].text, score, rows[i].metadata)
                  for i, score in result if i in rows] for result in ranked]
+
+    def _fuse(self, dense: Ranking, sparse: Ranking, k: int) -> list[tuple[int, float]]:
+        s = self.settings
+        if s.fusion == "rrf":
+            return reciprocal_rank_fusion([dense, sparse], k, s.rrf_k)
+        return weighted_fusion(dense, sparse, s.sparse_share, k)
 
     def unknown_terms(self, text: str) -> list[str]:
         """Terms of `text` that no stored chunk contains: a sign the store cannot answer it."""

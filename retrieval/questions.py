@@ -51,3 +51,35 @@ def question_set() -> list[Question]:
                     Question(text, entity.id, fact.answer, fact.relation.name, phrasing, split)
                 )
     return questions
+
+
+# Inverse questions give the answer and ask for the entity ("Which element has atomic number
+# 81?"). The halves differ in entities and in phrasing: `tune` may guide the fusion, `test`
+# (other templates) is never looked at until the figures are reported.
+INVERSE_SALT = "kb-inverse"
+INVERSE_TEMPLATES = {
+    "tune": ("Which {kind} has the {noun} {answer}?", "{answer} is the {noun} of which {kind}?"),
+    "test": ("Name the {kind} whose {noun} is {answer}.",
+             "What {kind} uses {answer} as its {noun}?",
+             "Tell me which {kind} has {answer} as {noun}."),
+}
+KIND_NOUNS = {"country": "country", "element": "element", "us_state": "US state"}
+
+
+def inverse_questions() -> list[Question]:
+    """An inverse question for every askable fact whose answer names one entity only."""
+    facts = [f for e in load_entities() for f in e.facts if f.askable and f.relation.noun]
+    holders: dict[tuple[str, str], set[str]] = {}
+    for fact in facts:
+        holders.setdefault((fact.relation.name, fact.answer.lower()), set()).add(fact.entity_id)
+    questions = []
+    for i, fact in enumerate(facts):
+        if len(holders[(fact.relation.name, fact.answer.lower())]) != 1:
+            continue  # "Which country uses EUR?" has many right answers
+        split = split_of(fact.entity_id, INVERSE_SALT, SPLITS)
+        templates = INVERSE_TEMPLATES[split]
+        text = templates[i % len(templates)].format(
+            kind=KIND_NOUNS[fact.kind], noun=fact.relation.noun, answer=fact.answer)
+        questions.append(Question(text, fact.entity_id, fact.entity, fact.relation.name,
+                                  "inverse", split))
+    return questions

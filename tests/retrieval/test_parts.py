@@ -11,7 +11,7 @@ import pytest
 
 from retrieval.embedder import CachedEncoder
 from retrieval.errors import IndexFileError, InvalidEncodingError, InvalidSourceError
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
 from retrieval.index_file import read_checked, write_atomic
 from retrieval.index_registry import index_spec, load_index, new_index
 from retrieval.questions import question_set
@@ -23,6 +23,22 @@ def test_rrf_rewards_agreement_between_rankings() -> None:
     fused = reciprocal_rank_fusion([[(1, 0.9), (2, 0.8)], [(3, 9.0), (2, 5.0)]], k=2)
     assert [i for i, _ in fused] == [2, 1], "second in both beats first in one; ties keep order"
     assert fused[0][1] == pytest.approx(1 / 62 + 1 / 62)
+    weighted = reciprocal_rank_fusion([[(1, 0.9), (2, 0.8)], [(3, 9.0), (2, 5.0)]], k=3,
+                                      weights=(1.0, 3.0))
+    assert [i for i, _ in weighted] == [2, 3, 1], "a heavier ranking's first hit moves up"
+
+
+def test_relative_fusion_keeps_a_lexical_match_far_ahead_of_the_rest() -> None:
+    # Dense barely separates its hits; BM25's first is far ahead: rank fusion would put the
+    # dense favourite (1) first, relative score fusion keeps the lexical match (3).
+    dense = [(1, 0.62), (2, 0.61), (3, 0.60)]
+    sparse = [(3, 12.0), (1, 2.0), (2, 1.0)]
+    assert reciprocal_rank_fusion([dense, sparse], k=1)[0][0] == 1
+    fused = weighted_fusion(dense, sparse, sparse_share=0.7)
+    assert [i for i, _ in fused] == [3, 1, 2]
+    assert fused[0][1] == pytest.approx(0.7 * 1.0 + 0.3 * 0.0)
+    assert weighted_fusion(dense, [], sparse_share=0.7, k=1) == [(1, pytest.approx(0.3))]
+    assert weighted_fusion([], [], sparse_share=0.5) == []
 
 
 def test_index_files_refuse_anything_but_a_whole_file(tmp_path: Path) -> None:
