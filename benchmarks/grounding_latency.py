@@ -52,12 +52,12 @@ def main() -> None:
         kb = KnowledgeBase.open(args.kb, embedder=encoder, readonly=True)
         groundings[name] = Grounding(kb, Router(encoder), GroundingSettings())
     for grounding in groundings.values():
-        grounding.ground(questions[0])  # warm-up: first search loads the indexes
+        grounding.ground([questions[0]])  # warm-up: first search loads the indexes
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
     for i, question in enumerate(questions):
         for name in CONFIGS if i % 2 == 0 else reversed(CONFIGS):
             start = time.perf_counter()
-            groundings[name].ground(question)
+            groundings[name].ground([question])
             times[name].append(time.perf_counter() - start)
     for grounding in groundings.values():
         grounding.kb.close()

@@ -21,6 +21,7 @@ import numpy as np
 
 from cogcore.prompts import Prompt, reader_prompt
 from retrieval.chunker import sentence_spans
+from service.conversation import standalone_question
 from service.routing.questions import Route
 from service.routing.router import Router
 from service.settings import GroundingSettings
@@ -40,15 +41,20 @@ FUNCTION_WORDS = OPENERS | frozenset("of to for by with from and or its it this 
 
 @dataclass(frozen=True)
 class Grounded:
-    """The decision for one request: its route, evidence and prompt (None: as the user wrote)."""
+    """The decision for one request: its route, evidence and prompt (None: as the user wrote).
+
+    `query` is the question that was routed and searched: the user's last turn, rewritten to
+    stand alone when it follows up on an earlier one.
+    """
 
     route: Route
     sources: list[Hit]
     abstained: bool = False
     prompt: Prompt | None = None
+    query: str = ""
 
 
-def fit_evidence(grounded: Grounded, query: str, size: Callable[[Prompt], int], budget: int
+def fit_evidence(grounded: Grounded, size: Callable[[Prompt], int], budget: int
                  ) -> Grounded | None:
     """The reader prompt with as many of the best passages as fit in `budget` tokens.
 
@@ -56,7 +62,7 @@ def fit_evidence(grounded: Grounded, query: str, size: Callable[[Prompt], int], 
     passages the model reads. None when not even the best passage fits.
     """
     for n in range(len(grounded.sources), 0, -1):
-        prompt = reader_prompt(query, [h.text for h in grounded.sources[:n]])
+        prompt = reader_prompt(grounded.query, [h.text for h in grounded.sources[:n]])
         if size(prompt) <= budget:
             return replace(grounded, sources=grounded.sources[:n], prompt=prompt)
     return None
@@ -162,25 +168,38 @@ class Grounding:
         self.router = router
         self.settings = settings
 
-    def ground(self, query: str, policy: Policy = "auto") -> Grounded:
-        """Decide the route of `query` and, for facts, its evidence (blocking: run in a thread)."""
+    def ground(self, turns: Sequence[str], policy: Policy = "auto") -> Grounded:
+        """Route the last of the user's `turns` and, for facts, find its evidence (blocking).
+
+        A follow-up is first rewritten to stand alone from the earlier turns
+        (`service.conversation`); everything after sees only that standalone question.
+        """
+        query = turns[-1] if turns else ""
         if policy == "never" or not query.strip():
-            return Grounded("reasoning", [])
+            return Grounded("reasoning", [], query=query)
         if policy == "auto" and len(query.encode()) > self.kb.settings.max_query_bytes:
-            return Grounded("reasoning", [])  # a long text to work on, not a question to look up
+            # A long text to work on, not a question to look up.
+            return Grounded("reasoning", [], query=query)
         s = self.settings
+        if len(turns) > 1 and s.resolve_follow_ups:
+            query = standalone_question(turns, self._known)
         dense = self.kb.search(query, k=1, mode="dense")
         best = dense[0].score if dense else 0.0
         if policy == "auto" and self.router.route(query, best).route == "reasoning":
-            return Grounded("reasoning", [])
+            return Grounded("reasoning", [], query=query)
         named = names(query)
         unknown = self.kb.unknown_terms(" ".join(named)) if named else []
         if best < s.abstain_min_score or len(unknown) > s.abstain_max_unknown_names:
-            return Grounded("facts", [], abstained=True)
+            return Grounded("facts", [], abstained=True, query=query)
         hits = self.kb.search(query, k=s.retrieval_k, mode=s.retrieval_mode)
         if s.evidence_sentences:
             hits = self._closest_sentences(query, hits)
-        return Grounded("facts", hits, prompt=reader_prompt(query, [h.text for h in hits]))
+        return Grounded("facts", hits, prompt=reader_prompt(query, [h.text for h in hits]),
+                        query=query)
+
+    def _known(self, name: str) -> bool:
+        """Whether the store holds every term of `name` (a name an earlier turn gave)."""
+        return not self.kb.unknown_terms(name)
 
     def _closest_sentences(self, query: str, hits: list[Hit]) -> list[Hit]:
         return closest_sentences(query, hits, self.kb.embedder.encode,

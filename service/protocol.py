@@ -199,6 +199,7 @@ class GroundingInfo(BaseModel):
     route: Literal["facts", "reasoning"]
     sources: list[Source]
     abstained: bool = False
+    query: str | None = None  # the question searched: a follow-up rewritten to stand alone
 
 
 class ChatCompletionResponse(BaseModel):

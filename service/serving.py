@@ -115,13 +115,12 @@ class Serving:
         text = prompt.render(self.tokenizer)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _fitted(self, grounded: Grounded, query: str | None, max_tokens: int | None
-                ) -> Grounded:
+    def _fitted(self, grounded: Grounded, max_tokens: int | None) -> Grounded:
         """Keep the evidence passages that fit the context beside `max_tokens`."""
-        if grounded.prompt is None or query is None:
+        if grounded.prompt is None:
             return grounded
         budget = self.max_context - (max_tokens or self.default_max_tokens)
-        fitted = fit_evidence(grounded, query, lambda p: len(self._prompt_ids(p)), budget)
+        fitted = fit_evidence(grounded, lambda p: len(self._prompt_ids(p)), budget)
         if fitted is None:
             raise ContextLengthExceeded(
                 f"this model's maximum context length is {self.max_context} tokens: the best "
@@ -129,15 +128,15 @@ class Serving:
                 "tokens do not fit; lower max_tokens", "max_tokens")
         return fitted
 
-    async def ground(self, req: SamplingFields, query: str | None) -> Grounded:
-        """Route the request and gather its evidence (retrieval runs off the event loop)."""
-        if self.grounding is None or query is None or req.retrieval == "never":
+    async def ground(self, req: SamplingFields, turns: list[str] | None) -> Grounded:
+        """Route the request's last user turn and gather its evidence (off the event loop)."""
+        if self.grounding is None or not turns or req.retrieval == "never":
             if req.retrieval == "always":
                 raise InvalidRequest("no knowledge base is loaded, or the prompt is not text",
                                      "retrieval")
             return Grounded("reasoning", [])
         started = time.monotonic()
-        grounded = await asyncio.to_thread(self.grounding.ground, query, req.retrieval)
+        grounded = await asyncio.to_thread(self.grounding.ground, turns, req.retrieval)
         if self.metrics is not None:
             self.metrics.grounded(grounded.route, grounded.abstained,
                                   time.monotonic() - started)
@@ -180,8 +179,8 @@ class Serving:
             if name in req.model_fields_set and not accepted(getattr(req, name, None)):
                 raise UnsupportedParameter(f"parameter {name!r} is not supported", name)
 
-    def _answer(self, grounded: Grounded, ids: list[int], params: SamplingParams,
-                query: str | None) -> AsyncIterator[Delta]:
+    def _answer(self, grounded: Grounded, ids: list[int], params: SamplingParams
+                ) -> AsyncIterator[Delta]:
         """The engine's deltas, the reader prompt's prefix first; or the abstention reply."""
         if grounded.abstained:
             return _abstention(self.grounding.settings.abstain_message if self.grounding else "")
@@ -189,28 +188,27 @@ class Serving:
         if grounded.prompt is not None and self.grounding is not None \
                 and self.grounding.settings.constrain_to_evidence:
             stop_ids = {self.tokenizer.eos_token_id, *getattr(self.engine, "eos_ids", ())}
-            texts = [hit.text for hit in grounded.sources] + [query or ""]
+            texts = [hit.text for hit in grounded.sources] + [grounded.query]
             params = replace(params, constraint=evidence_constraint(
                 self.tokenizer, texts, stop_ids - {None}, self.grounding.settings.no_repeat_ngram))
         return _prefixed(prefix, self.engine.generate(ids, params, self.timeout_s))
 
     async def _prepare_chat(self, req: ChatCompletionRequest
                             ) -> tuple[Grounded, AsyncIterator[Delta]]:
-        query = _last_user_text(req)
-        grounded = await self.ground(req, query)
-        grounded = self._fitted(grounded, query, req.max_completion_tokens or req.max_tokens)
+        grounded = await self.ground(req, _user_turns(req))
+        grounded = self._fitted(grounded, req.max_completion_tokens or req.max_tokens)
         ids, params = self.chat_prompt(req, grounded)
-        return grounded, self._answer(grounded, ids, params, query)
+        return grounded, self._answer(grounded, ids, params)
 
     async def _prepare_completion(self, req: CompletionRequest
                                   ) -> tuple[Grounded, AsyncIterator[Delta]]:
-        query = req.prompt if isinstance(req.prompt, str) else None
-        grounded = self._fitted(await self.ground(req, query), query, req.max_tokens)
+        turns = [req.prompt] if isinstance(req.prompt, str) else None
+        grounded = self._fitted(await self.ground(req, turns), req.max_tokens)
         ids, params = self.completion_prompt(req)
         if grounded.prompt is not None:
             ids = self._reader_ids(grounded)
             params = self._params(req, len(ids), req.max_tokens)
-        return grounded, self._answer(grounded, ids, params, query)
+        return grounded, self._answer(grounded, ids, params)
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
         """A whole chat completion."""
@@ -290,15 +288,16 @@ class Serving:
                   for i, v in enumerate(vectors)])
 
 
-def _last_user_text(req: ChatCompletionRequest) -> str | None:
-    users = [m for m in req.messages if m.role == "user"]
-    return users[-1].text() if users else None
+def _user_turns(req: ChatCompletionRequest) -> list[str]:
+    """What the user said, turn by turn: a follow-up is read against the earlier turns."""
+    return [m.text() for m in req.messages if m.role == "user"]
 
 
 def _info(grounded: Grounded) -> GroundingInfo:
     sources = [Source(id=h.document_id, chunk_id=h.chunk_id, text=h.text, score=h.score,
                       metadata=h.metadata) for h in grounded.sources]
-    return GroundingInfo(route=grounded.route, sources=sources, abstained=grounded.abstained)
+    return GroundingInfo(route=grounded.route, sources=sources, abstained=grounded.abstained,
+                         query=grounded.query if grounded.route == "facts" else None)
 
 
 async def _abstention(message: str) -> AsyncIterator[Delta]:

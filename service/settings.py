@@ -28,6 +28,7 @@ class GroundingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="COGCORE_", extra="ignore", frozen=True)
 
+    resolve_follow_ups: bool = True  # a follow-up turn is searched as a standalone question
     retrieval_k: int = Field(2, ge=1, le=20)  # recall@1 is 0.996 (docs/retrieval.md)
     retrieval_mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
     evidence_sentences: int = Field(1, ge=0, le=50)  # per request; 0 reads whole passages

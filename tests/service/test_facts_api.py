@@ -134,14 +134,33 @@ def test_factual_question_is_answered_from_the_store_with_sources(client: TestCl
 
 def test_reasoning_question_goes_to_the_core_alone(client: TestClient) -> None:
     body = chat(client, "What is 17 plus 25?")
-    assert body["cogcore"] == {"route": "reasoning", "sources": [], "abstained": False}
+    assert body["cogcore"] == {"route": "reasoning", "sources": [], "abstained": False,
+                               "query": None}
     forced = chat(client, "What is the capital of Peru?", retrieval="never")
     assert forced["cogcore"]["route"] == "reasoning" and not forced["cogcore"]["sources"]
 
 
+def test_a_follow_up_is_searched_as_a_standalone_question(client: TestClient) -> None:
+    first = chat(client, "What is the capital of Peru?")
+    reply = first["choices"][0]["message"]["content"]
+    history = [{"role": "user", "content": "What is the capital of Peru?"},
+               {"role": "assistant", "content": reply}]
+    follow = chat(client, "Which currency code does it use?", messages=[
+        *history, {"role": "user", "content": "Which currency code does it use?"}])
+    info = follow["cogcore"]
+    assert info["query"] == "Which currency code does Peru use?"
+    assert info["route"] == "facts" and [s["id"] for s in info["sources"]] == ["country:peru"]
+    assert "PEN" in info["sources"][0]["text"]
+    elliptical = chat(client, "And Japan?", messages=[
+        *history, {"role": "user", "content": "And Japan?"}])["cogcore"]
+    assert elliptical["query"] == "What is the capital of Japan?"
+    assert [s["id"] for s in elliptical["sources"]] == ["country:japan"]
+
+
 def test_unknown_entity_abstains_without_running_the_model(client: TestClient) -> None:
     body = chat(client, "What is the capital of Quorvania?")
-    assert body["cogcore"] == {"route": "facts", "sources": [], "abstained": True}
+    assert body["cogcore"] == {"route": "facts", "sources": [], "abstained": True,
+                               "query": "What is the capital of Quorvania?"}
     assert body["choices"][0]["message"]["content"] == "The knowledge base has no answer to this."
     assert body["usage"]["completion_tokens"] == 0
 

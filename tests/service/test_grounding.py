@@ -125,7 +125,7 @@ def test_a_grounded_question_is_embedded_once(tmp_path: Path) -> None:
         router = Router(encoder, retrieval_threshold=-1.0)  # a store match routes to facts
         grounding = Grounding(kb, router, GroundingSettings(abstain_min_score=-1.0))
         inner.texts.clear()
-        grounded = grounding.ground(query)
+        grounded = grounding.ground([query])
     assert grounded.route == "facts" and not grounded.abstained
     assert [h.text for h in grounded.sources] == ["The capital of Elqui is Quisun."]
     assert inner.texts.count(query) == 1

@@ -1,0 +1,105 @@
+"""Follow-up questions: the last user turn of a chat rewritten to stand alone for retrieval.
+
+A chat asks "What is the capital of Egypt?", then "Which currency code does it use?". Searched
+alone, the follow-up names nothing, and the store answers about whatever entity its words are
+closest to, with a citation. The rules here resolve it against the names the earlier user turns
+gave and that the store knows (rules rather than the core: a 135M model rewrites unreliably and
+costs a generation per turn; measured in docs/facts.md):
+- a pronoun ("it", "its", "there", "this country") stands for the last name an earlier turn
+  gave: "Which currency code does Egypt use?";
+- a short turn that names something new and asks nothing else ("And Peru?", "What about
+  Peru?") asks the previous question about it: "What is the capital of Peru?".
+A turn that names something the store knows, or follows no named turn, is left as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+# A name: capitalized words, joined by the small words names hold ("Bosnia and Herzegovina").
+SPAN = re.compile(r"[A-Z][\w'.-]*(?:\s+(?:(?:of|and|the|de|da|du|del)\s+)*[A-Z][\w'.-]*)*")
+# Words that open a sentence capitalized without naming anything.
+OPENERS = frozenset(
+    "what which who whom whose when where why how is are was were do does did can could would "
+    "tell give name list show find in on at of for the a an i and also so then ok okay thanks "
+    "according please it its they their there this that these those he she we you my your "
+    "if but or yes no great nice".split()
+)
+# Phrases that stand for the entity of an earlier turn, longest first.
+REFERENCES = (
+    r"this (?:country|element|state|place|one)", r"that (?:country|element|state|place|one)",
+    r"the same (?:country|element|state)", r"it", r"they", r"them", r"there",
+)
+REFERENCE = re.compile(r"\b(" + "|".join(REFERENCES) + r")\b", re.IGNORECASE)
+POSSESSIVE = re.compile(r"\b(its|their)\b", re.IGNORECASE)
+# What may surround a new name in an elliptical turn: "and", "what about", "how about for".
+ELLIPSIS_WORDS = frozenset("and what how about for with then so also or".split())
+# A follow-up is read against this many turns before it, each cut to this many characters: a
+# long chat costs a bounded number of name look-ups.
+HISTORY_TURNS = 4
+TURN_CHARS = 2000
+
+
+def name_spans(text: str) -> list[str]:
+    """Capitalized spans of `text`, without a sentence-opening question word."""
+    spans = []
+    for match in SPAN.finditer(text):
+        words = [word.removesuffix("'s") for word in match.group().split()]
+        while words and words[0].lower() in OPENERS:
+            words.pop(0)  # "What", "And", "According" open sentences; they name nothing
+        if words:
+            spans.append(" ".join(words).rstrip(".'"))
+    return spans
+
+
+def _last_known(text: str, known: Callable[[str], bool]) -> str | None:
+    for span in reversed(name_spans(text)):
+        if known(span):
+            return span
+    return None
+
+
+def _elliptical(text: str, name: str) -> bool:
+    """Whether `text` is only `name` with ellipsis words around it ("What about Peru?")."""
+    rest = re.sub(r"\W+", " ", text.replace(name, " ")).lower().split()
+    return all(word in ELLIPSIS_WORDS for word in rest)
+
+
+def _substitute(text: str, name: str) -> str:
+    """`text` with its references to an earlier entity replaced by `name`."""
+    text = POSSESSIVE.sub(f"{name}'s", text)
+
+    def place(match: re.Match[str]) -> str:
+        return f"in {name}" if match.group(1).lower() == "there" else name
+
+    return REFERENCE.sub(place, text)
+
+
+def standalone_question(user_turns: Sequence[str], known: Callable[[str], bool]) -> str:
+    """The last of `user_turns` rewritten to stand alone (unchanged when it already does).
+
+    `known(name)` says whether the store knows a name; earlier turns are searched from the
+    most recent back, each resolved in turn, so a chain of follow-ups keeps its entity.
+    """
+    if not user_turns:
+        return ""
+    resolved: list[str] = []
+    for turn in user_turns[-HISTORY_TURNS - 1 : -1]:
+        resolved.append(_resolve(turn[:TURN_CHARS], resolved, known))
+    return _resolve(user_turns[-1], resolved, known)
+
+
+def _resolve(turn: str, earlier: Sequence[str], known: Callable[[str], bool]) -> str:
+    previous = next(((q, n) for q in reversed(earlier) if (n := _last_known(q, known))), None)
+    if previous is None:
+        return turn
+    question, entity = previous
+    own = _last_known(turn, known)
+    if own is not None:
+        if own != entity and _elliptical(turn, own):
+            return question.replace(entity, own)
+        return turn
+    if REFERENCE.search(turn) or POSSESSIVE.search(turn):
+        return _substitute(turn, entity)
+    return turn

@@ -1,0 +1,66 @@
+"""Follow-up questions are rewritten to stand alone from the names earlier turns gave."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.conversation import name_spans, standalone_question
+
+KNOWN = {"Egypt", "Peru", "Curium", "Ohio", "US", "Bosnia and Herzegovina", "Cairo"}
+
+
+def known(name: str) -> bool:
+    return name in KNOWN
+
+
+@pytest.mark.parametrize(("turns", "standalone"), [
+    (["What is the capital of Egypt?", "Which currency code does it use?"],
+     "Which currency code does Egypt use?"),
+    (["What is the capital of Egypt?", "What about Peru?"], "What is the capital of Peru?"),
+    (["What is the capital of Egypt?", "And Peru?"], "What is the capital of Peru?"),
+    (["What is the capital of Egypt?", "What language do people speak there?"],
+     "What language do people speak in Egypt?"),
+    (["What is the atomic number of Curium?", "What is its symbol?", "And its mass?"],
+     "And Curium's mass?"),
+    (["What is the capital of the US state of Ohio?", "When did it become a state?"],
+     "When did Ohio become a state?"),
+    (["What's the capital of Bosnia and Herzegovina?", "What's its currency?"],
+     "What's Bosnia and Herzegovina's currency?"),
+    (["What is the capital of Egypt?", "What is the capital of Peru?"],
+     "What is the capital of Peru?"),
+])
+def test_follow_ups_stand_alone(turns: list[str], standalone: str) -> None:
+    assert standalone_question(turns, known) == standalone
+
+
+@pytest.mark.parametrize("turns", [
+    ["What is 12 plus 7?", "And times 3?"],  # nothing named: nothing to resolve against
+    ["Tell me about Atlantis.", "What is its capital?"],  # a name the store does not know
+    ["What is the capital of Egypt?"],
+    ["Hello", "Is it true that 2 + 2 = 4?"],
+])
+def test_turns_without_a_known_earlier_name_are_left_alone(turns: list[str]) -> None:
+    assert standalone_question(turns, known) == turns[-1]
+
+
+def test_name_spans_skip_sentence_openers_and_possessives() -> None:
+    assert name_spans("According to the context, the capital of Egypt is Cairo.") == [
+        "Egypt", "Cairo"]
+    assert name_spans("What's Japan's capital?") == ["Japan"]
+    assert standalone_question([], known) == ""
+
+
+def test_a_long_chat_costs_a_bounded_number_of_look_ups() -> None:
+    asked: list[str] = []
+
+    def counting(name: str) -> bool:
+        asked.append(name)
+        return known(name)
+
+    turns = ["What is the capital of Egypt?"] + ["Tell me More About Things " * 400] * 200
+    assert standalone_question([*turns, "What is its currency?"], counting) == (
+        "What is its currency?")  # Egypt is five turns back: out of reach
+    assert len(asked) < 2000
+    assert standalone_question([*turns[-3:], "What about Peru?"], known) == "What about Peru?"
+    assert standalone_question(["What is the capital of Egypt?", "x " * 5000,
+                                "What is its currency?"], known) == "What is Egypt's currency?"
