@@ -5,8 +5,9 @@ alone, the follow-up names nothing, and the store answers about whatever entity 
 closest to, with a citation. The rules here resolve it against the names the earlier user turns
 gave and that the store knows (rules rather than the core: a 135M model rewrites unreliably and
 costs a generation per turn; measured in docs/facts.md):
-- a pronoun ("it", "its", "there", "this country") stands for the last name an earlier turn
-  gave: "Which currency code does Egypt use?";
+- a pronoun ("it", "its", "there", "this country") stands for the main name of the latest
+  earlier turn that gave one, and the question is worded as the store states facts, which the
+  reader copies best: "What is the currency code of Egypt?";
 - a short turn that names something new and asks nothing else ("And Peru?", "What about
   Peru?") asks the previous question about it: "What is the capital of Peru?".
 A turn that names something the store knows, or follows no named turn, is left as it is.
@@ -33,6 +34,16 @@ REFERENCES = (
 )
 REFERENCE = re.compile(r"\b(" + "|".join(REFERENCES) + r")\b", re.IGNORECASE)
 POSSESSIVE = re.compile(r"\b(its|their)\b", re.IGNORECASE)
+# "... its currency code?" at the end of a turn: the possessive and the noun phrase after it.
+POSSESSIVE_PHRASE = re.compile(r"\b(?:[Ii]ts|[Tt]heir)\s+([a-z][a-z -]*?)\s*"
+                               r"(?:\b(?:too|also|please|then|again|now)\b)?\s*([?.!]*)\s*$")
+# "Which currency code does it have?"
+ASKS_HAVE = re.compile(
+    r"^\s*(?:which|what) ([a-z][\w -]*?) (?:does|do) (?:it|they|this \w+|that \w+) "
+    r"(?:have|use)\s*\??\s*$", re.IGNORECASE)
+# "And the currency code of Egypt?": a noun phrase left after a filler word, not a question.
+FRAGMENT = re.compile(r"^\s*(?:(?:and|so|also|ok|okay|then|well)\b[\s,]*)+(the .*)$",
+                      re.IGNORECASE)
 # What may surround a new name in an elliptical turn: "and", "what about", "how about for".
 ELLIPSIS_WORDS = frozenset("and what how about for with then so also or".split())
 # A follow-up is read against this many turns before it, each cut to this many characters: a
@@ -53,11 +64,14 @@ def name_spans(text: str) -> list[str]:
     return spans
 
 
-def _last_known(text: str, known: Callable[[str], bool]) -> str | None:
-    for span in reversed(name_spans(text)):
-        if known(span):
-            return span
-    return None
+def _main_name(text: str, known: Callable[[str], bool]) -> str | None:
+    """The longest name in `text` that the store knows (the last of equals), if any.
+
+    The longest, because a question also names kinds the store knows ("the US state of New
+    Hampshire"): the entity is the fuller name.
+    """
+    names = [span for span in name_spans(text) if known(span)]
+    return max(reversed(names), key=len) if names else None
 
 
 def _elliptical(text: str, name: str) -> bool:
@@ -67,13 +81,24 @@ def _elliptical(text: str, name: str) -> bool:
 
 
 def _substitute(text: str, name: str) -> str:
-    """`text` with its references to an earlier entity replaced by `name`."""
+    """`text` with its references to an earlier entity replaced by `name`.
+
+    The result is worded as the store states facts ("the currency code of Egypt"), the form
+    the reader copies best: "its X" becomes "the X of Egypt", "Which X does it have?" becomes
+    "What is the X of Egypt?", and a bare "And its X?" a question.
+    """
+    asks = ASKS_HAVE.match(text)
+    if asks:
+        return f"What is the {asks.group(1)} of {name}?"
+    text = POSSESSIVE_PHRASE.sub(lambda m: f"the {m.group(1)} of {name}{m.group(2)}", text)
     text = POSSESSIVE.sub(f"{name}'s", text)
 
     def place(match: re.Match[str]) -> str:
         return f"in {name}" if match.group(1).lower() == "there" else name
 
-    return REFERENCE.sub(place, text)
+    text = REFERENCE.sub(place, text)
+    fragment = FRAGMENT.match(text)
+    return f"What is {fragment.group(1)}" if fragment else text
 
 
 def standalone_question(user_turns: Sequence[str], known: Callable[[str], bool]) -> str:
@@ -91,11 +116,11 @@ def standalone_question(user_turns: Sequence[str], known: Callable[[str], bool])
 
 
 def _resolve(turn: str, earlier: Sequence[str], known: Callable[[str], bool]) -> str:
-    previous = next(((q, n) for q in reversed(earlier) if (n := _last_known(q, known))), None)
+    previous = next(((q, n) for q in reversed(earlier) if (n := _main_name(q, known))), None)
     if previous is None:
         return turn
     question, entity = previous
-    own = _last_known(turn, known)
+    own = _main_name(turn, known)
     if own is not None:
         if own != entity and _elliptical(turn, own):
             return question.replace(entity, own)

@@ -148,7 +148,7 @@ def test_a_follow_up_is_searched_as_a_standalone_question(client: TestClient) ->
     follow = chat(client, "Which currency code does it use?", messages=[
         *history, {"role": "user", "content": "Which currency code does it use?"}])
     info = follow["cogcore"]
-    assert info["query"] == "Which currency code does Peru use?"
+    assert info["query"] == "What is the currency code of Peru?"
     assert info["route"] == "facts" and [s["id"] for s in info["sources"]] == ["country:peru"]
     assert "PEN" in info["sources"][0]["text"]
     elliptical = chat(client, "And Japan?", messages=[
