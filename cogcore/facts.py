@@ -80,10 +80,15 @@ class Entity:
     kind: str
     source: str
     facts: tuple[Fact, ...]
+    # Other names people use ("Czechia", "Great Britain"): the document states them, so the
+    # store knows them and a question that uses one is not refused as naming the unknown.
+    aliases: tuple[str, ...] = ()
 
     def document(self) -> str:
-        """A natural-language document stating every fact, one sentence each."""
-        return " ".join(f.statement for f in self.facts)
+        """A natural-language document: its other names, then every fact, one sentence each."""
+        names = [f"{self.name} is also called {_join(list(self.aliases))}."] if self.aliases \
+            else []
+        return " ".join(names + [f.statement for f in self.facts])
 
 
 R = Relation
@@ -146,14 +151,15 @@ def slug(name: str) -> str:
     return "-".join(normalize(name).replace(".", " ").split())
 
 
-def _entity(kind: str, source: str, name: str, facts: Iterable[tuple[Relation, str, tuple]]):
+def _entity(kind: str, source: str, name: str, facts: Iterable[tuple[Relation, str, tuple]],
+            aliases: Iterable[str] = ()) -> Entity:
     entity_id = f"{kind}:{slug(name)}"
     built = tuple(
-        Fact(entity_id, name, kind, relation, answer, aliases)
-        for relation, answer, aliases in facts
+        Fact(entity_id, name, kind, relation, answer, answer_aliases)
+        for relation, answer, answer_aliases in facts
         if answer
     )
-    return Entity(entity_id, name, kind, source, built)
+    return Entity(entity_id, name, kind, source, built, tuple(aliases))
 
 
 def _join(items: list[str]) -> str:
@@ -189,8 +195,23 @@ def _countries() -> list[Entity]:
             (rel["area"], f"{int(float(info['area'])):,}" if info.get("area") else "", ()),
             (rel["borders"], _join(borders) if borders else "", ()),
         ]
-        entities.append(_entity("country", "countryinfo", info["name"], facts))
+        entities.append(_entity("country", "countryinfo", info["name"], facts, _aliases(info)))
     return entities
+
+
+def _aliases(info: dict) -> list[str]:
+    """The country's other names in Latin script; not its two-letter codes, which collide
+    with element symbols and words ("RU", "US"), nor the alpha-3 code it already states."""
+    name, alpha3 = info["name"], info.get("ISO", {}).get("alpha3")
+    names = []
+    for alias in info.get("altSpellings") or []:
+        alias = alias.strip()
+        latin = unicodedata.normalize("NFKD", alias).encode("ascii", "ignore").decode()
+        if len(latin) < len(alias) - 2 or len(alias) <= 2 or alias in (name, alpha3):
+            continue  # another script, a two-letter code, or what the document already says
+        if alias not in names:
+            names.append(alias)
+    return names
 
 
 def _elements() -> list[Entity]:

@@ -43,3 +43,15 @@ def test_splits_are_stable_and_sized() -> None:
     share = first.count("calibration") / len(first)
     assert 0.3 < share < 0.5
     assert first != [split_of(e.id, "other-salt", fractions) for e in entities]
+
+
+def test_documents_state_other_names_but_no_two_letter_codes() -> None:
+    entities = {e.name: e for e in load_entities()}
+    assert "Czechia" in entities["Czech Republic"].aliases
+    assert "Great Britain" in entities["United Kingdom"].aliases
+    assert entities["United Kingdom"].document().startswith(
+        "United Kingdom is also called Great Britain and ")
+    for entity in entities.values():
+        assert all(len(a) > 2 and a != entity.name for a in entity.aliases)
+    # Names are no facts: nothing asks about them, and the evaluation's excerpts do not change.
+    assert all(f.relation.name != "aliases" for e in entities.values() for f in e.facts)
