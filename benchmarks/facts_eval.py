@@ -9,7 +9,11 @@ through the HTTP API only:
   (`auto`) and closed-book (`never`) by the same model, with the answering document's citation;
 - updates: invented entities added through POST /v1/documents, then asked about; real facts
   contradicted (original deleted, a changed copy added), then asked about;
-- abstention: questions about invented entities the store lacks and about the open world.
+- abstention: questions about invented entities the store lacks and about the open world;
+- aliases: questions that name a country by another of its names ("Czechia"), which no
+  setting was chosen on;
+- inverse: the answer given, the entity asked for ("Which element has atomic number 81?"), on
+  the never-tuned half of `retrieval.questions.inverse_questions` (its own phrasings).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from cogcore.facts import Entity, Fact, load_entities, mentions
 from cogcore.paths import artifacts_dir, default_kb_dir
 from evaluation.fictional import fictional_entities
 from loadtest.server import running_service
-from retrieval.questions import question_set
+from retrieval.questions import inverse_questions, question_set
 from service.routing.questions import OPEN_WORLD, routing_questions
 from service.settings import default_model_dir
 
@@ -175,7 +179,42 @@ async def abstention(client: httpx.AsyncClient, model: str, absent: list[Entity]
             "all": rate([a.abstained for a in invented + world])}
 
 
-PARTS = ("routing", "answers", "abstention", "updates")
+async def inverse(client: httpx.AsyncClient, model: str, n: int, max_tokens: int,
+                  seed: int = SEED) -> dict:
+    """Never-tuned inverse questions: the entity named in the answer, its document cited."""
+    test = [q for q in inverse_questions() if q.split == "test"]
+    sample = random.Random(seed + 8).sample(test, min(n, len(test)))
+    asked = await ask_all(client, model, [q.text for q in sample], max_tokens=max_tokens)
+    pairs = list(zip(sample, asked, strict=True))
+    return {
+        "correct_and_cited": rate(
+            [mentions(a.answer, q.answer) and q.entity_id in a.sources for q, a in pairs]),
+        "wrong_with_citation": rate(
+            [not mentions(a.answer, q.answer) and bool(a.sources) for q, a in pairs]),
+        "abstained": rate([a.abstained for _, a in pairs]),
+        "misses": [miss(a, q.answer) for q, a in pairs if not mentions(a.answer, q.answer)],
+    }
+
+
+# Updates change the store (contradicted capitals): they come last.
+async def aliases(client: httpx.AsyncClient, model: str, n: int, max_tokens: int,
+                  seed: int = SEED) -> dict:
+    """Askable facts of countries asked by another of their names: answered, not abstained."""
+    cases = [(alias, fact) for e in load_entities() for alias in e.aliases
+             for fact in e.facts if fact.askable and alias.isascii()]
+    sample = random.Random(seed + 9).sample(cases, min(n, len(cases)))
+    texts = [fact.question.replace(fact.entity, alias) for alias, fact in sample]
+    asked = await ask_all(client, model, texts, max_tokens=max_tokens)
+    pairs = list(zip(sample, asked, strict=True))
+    return {
+        "answered": rate([not a.abstained for a in asked]),
+        "correct_and_cited": rate([f.accepts(a.answer) and f.entity_id in a.sources
+                                   for (_, f), a in pairs]),
+        "misses": [miss(a, f.answer) for (_, f), a in pairs if not f.accepts(a.answer)],
+    }
+
+
+PARTS = ("routing", "answers", "abstention", "aliases", "inverse", "updates")
 
 
 async def measure(url: str, model: str, n: int, parts: Sequence[str] = PARTS,
@@ -188,7 +227,9 @@ async def measure(url: str, model: str, n: int, parts: Sequence[str] = PARTS,
     jobs = {"routing": lambda c: routing(c, model),
             "answers": lambda c: answers(c, model, n, max_tokens, seed),
             "abstention": lambda c: abstention(c, model, fictional[40:100]),
-            "updates": lambda c: updates(c, model, fictional[:40], max_tokens, seed)}
+            "updates": lambda c: updates(c, model, fictional[:40], max_tokens, seed),
+            "inverse": lambda c: inverse(c, model, n, max_tokens, seed),
+            "aliases": lambda c: aliases(c, model, n, max_tokens, seed)}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as client:
         return {part: await jobs[part](client) for part in PARTS if part in parts}
 

@@ -36,6 +36,9 @@ OPENERS = frozenset(
     "tell give name list in on at the a an i".split()
 )
 WORD = re.compile(r"\w+")
+# A code or a number a question gives ("PEN", "81", ".by", "+352"): an exact lookup, which the
+# embedding (blind to such tokens) scores low, so the lexical match in the store decides.
+EXACT = re.compile(r"(?<![\w.])(?:\.[a-z]{2,3}|\+?\d+(?:[.,]\d+)*|[A-Z]{2,4})(?!\w)")
 FUNCTION_WORDS = OPENERS | frozenset("of to for by with from and or its it this that".split())
 
 
@@ -189,13 +192,19 @@ class Grounding:
             return Grounded("reasoning", [], query=query)
         named = names(query)
         unknown = self.kb.unknown_terms(" ".join(named)) if named else []
-        if best < s.abstain_min_score or len(unknown) > s.abstain_max_unknown_names:
+        close = best >= s.abstain_min_score or self._holds_exact_term(query)
+        if not close or len(unknown) > s.abstain_max_unknown_names:
             return Grounded("facts", [], abstained=True, query=query)
         hits = self.kb.search(query, k=s.retrieval_k, mode=s.retrieval_mode)
         if s.evidence_sentences:
             hits = self._closest_sentences(query, hits)
         return Grounded("facts", hits, prompt=reader_prompt(query, [h.text for h in hits]),
                         query=query)
+
+    def _holds_exact_term(self, query: str) -> bool:
+        """Whether `query` gives a code or number that the store holds."""
+        terms = EXACT.findall(query)
+        return bool(terms) and not self.kb.unknown_terms(" ".join(terms))
 
     def _known(self, name: str) -> bool:
         """Whether the store holds every term of `name` (a name an earlier turn gave)."""

@@ -129,3 +129,18 @@ def test_a_grounded_question_is_embedded_once(tmp_path: Path) -> None:
     assert grounded.route == "facts" and not grounded.abstained
     assert [h.text for h in grounded.sources] == ["The capital of Elqui is Quisun."]
     assert inner.texts.count(query) == 1
+
+
+def test_a_code_the_store_holds_is_looked_up_though_the_embedding_is_far(
+        tmp_path: Path) -> None:
+    """The dense bar alone would refuse an inverse question; a code the store holds does not."""
+    encoder = HashingEncoder()
+    with KnowledgeBase.open(tmp_path / "kb", embedder=encoder) as kb:
+        kb.upsert([Document("peru", "The currency code of Peru is PEN."),
+                   Document("chile", "The currency code of Chile is CLP.")])
+        router = Router(encoder, retrieval_threshold=-1.0)  # every question routes to facts
+        grounding = Grounding(kb, router, GroundingSettings(abstain_min_score=0.99))
+        held = grounding.ground(["Which country uses PEN?"])
+        assert not held.abstained and held.sources[0].document_id == "peru"
+        assert grounding.ground(["Which country uses XYZ?"]).abstained, "a code nobody holds"
+        assert grounding.ground(["Which country uses pens?"]).abstained, "no code at all"
