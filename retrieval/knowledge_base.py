@@ -259,7 +259,7 @@ class KnowledgeBase:
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
                filters: Filters | None = None) -> list[Hit]:
-        """The best `k` chunks for `query` by dense, BM25 or fused (RRF) ranking."""
+        """The best `k` chunks for `query` by dense, BM25 or fused ranking (`KBSettings.fusion`)."""
         return self.search_batch([query], k, mode, filters)[0]
 
     def search_batch(self, queries: list[str], k: int = 5, mode: str = "hybrid",
@@ -299,6 +299,13 @@ class KnowledgeBase:
         with self._lock:
             self._sync()
             return self._sparse().unknown_terms(text)
+
+    def knows(self, text: str) -> bool:
+        """Whether the store holds every search term of `text` (a name, a code), and it has one."""
+        check_text(text, self.settings.max_query_bytes, what="query")
+        with self._lock:
+            self._sync()
+            return self._sparse().knows(text)
 
     def _sparse(self) -> BM25Index:
         if self._bm25 is None:

@@ -49,3 +49,7 @@ class BM25Index:
         """Terms of `text` (tokenized as for search, stopwords dropped) that no chunk contains."""
         vocab = self._retriever.vocab_dict if len(self.ids) else {}
         return [t for t in dict.fromkeys(_tokenize([text])[0]) if t not in vocab]
+
+    def knows(self, text: str) -> bool:
+        """Whether `text` has search terms (not only stopwords) and every one is in a chunk."""
+        return bool(_tokenize([text])[0]) and not self.unknown_terms(text)

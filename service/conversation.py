@@ -10,7 +10,9 @@ costs a generation per turn; measured in docs/facts.md):
   reader copies best: "What is the currency code of Egypt?";
 - a short turn that names something new and asks nothing else ("And Peru?", "What about
   Peru?") asks the previous question about it: "What is the capital of Peru?".
-A turn that names something the store knows, or follows no named turn, is left as it is.
+A turn that names something the store knows, or follows no named turn, is left as it is; so
+is one whose form asks for no fact ("Make it rhyme." after a poem about Egypt), which the
+caller judges with the router's classifier.
 """
 
 from __future__ import annotations
@@ -30,13 +32,16 @@ OPENERS = frozenset(
 # Phrases that stand for the entity of an earlier turn, longest first.
 REFERENCES = (
     r"this (?:country|element|state|place|one)", r"that (?:country|element|state|place|one)",
-    r"the same (?:country|element|state)", r"it", r"they", r"them", r"there",
+    r"the same (?:country|element|state)", r"it", r"they", r"them",
+    r"(?<!is )(?<!are )(?<!was )(?<!were )there",  # not "Is there a king?"
 )
 REFERENCE = re.compile(r"\b(" + "|".join(REFERENCES) + r")\b", re.IGNORECASE)
 POSSESSIVE = re.compile(r"\b(its|their)\b", re.IGNORECASE)
 # "... its currency code?" at the end of a turn: the possessive and the noun phrase after it.
-POSSESSIVE_PHRASE = re.compile(r"\b(?:[Ii]ts|[Tt]heir)\s+([a-z][a-z -]*?)\s*"
-                               r"(?:\b(?:too|also|please|then|again|now)\b)?\s*([?.!]*)\s*$")
+# Each part has one way to match (turns arrive with runs of spaces collapsed), so a crafted
+# turn cannot make it backtrack for long.
+POSSESSIVE_PHRASE = re.compile(r"\b(?:[Ii]ts|[Tt]heir) ([a-z]+(?:[ -][a-z]+)*?)"
+                               r"(?: (?:too|also|please|then|again|now))? ?([?.!]*)$")
 # "Which currency code does it have?"
 ASKS_HAVE = re.compile(
     r"^\s*(?:which|what) ([a-z][\w -]*?) (?:does|do) (?:it|they|this \w+|that \w+) "
@@ -109,10 +114,14 @@ def standalone_question(user_turns: Sequence[str], known: Callable[[str], bool])
     """
     if not user_turns:
         return ""
+    # Runs of spaces collapsed (the patterns rely on it); earlier turns, read for names only,
+    # also cut. The last turn is whole: the caller bounds its length.
+    last = " ".join(user_turns[-1].split())
     resolved: list[str] = []
     for turn in user_turns[-HISTORY_TURNS - 1 : -1]:
-        resolved.append(_resolve(turn[:TURN_CHARS], resolved, known))
-    return _resolve(user_turns[-1], resolved, known)
+        resolved.append(_resolve(" ".join(turn[:TURN_CHARS].split()), resolved, known))
+    rewritten = _resolve(last, resolved, known)
+    return user_turns[-1] if rewritten == last else rewritten
 
 
 def _resolve(turn: str, earlier: Sequence[str], known: Callable[[str], bool]) -> str:
@@ -123,7 +132,7 @@ def _resolve(turn: str, earlier: Sequence[str], known: Callable[[str], bool]) ->
     own = _main_name(turn, known)
     if own is not None:
         if own != entity and _elliptical(turn, own):
-            return question.replace(entity, own)
+            return re.sub(rf"\b{re.escape(entity)}\b", own, question)
         return turn
     if REFERENCE.search(turn) or POSSESSIVE.search(turn):
         return _substitute(turn, entity)

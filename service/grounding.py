@@ -185,7 +185,7 @@ class Grounding:
             return Grounded("reasoning", [], query=query)
         s = self.settings
         if len(turns) > 1 and s.resolve_follow_ups:
-            query = standalone_question(turns, self._known)
+            query = self._standalone(turns)
         dense = self.kb.search(query, k=1, mode="dense")
         best = dense[0].score if dense else 0.0
         if policy == "auto" and self.router.route(query, best).route == "reasoning":
@@ -204,11 +204,18 @@ class Grounding:
     def _holds_exact_term(self, query: str) -> bool:
         """Whether `query` gives a code or number that the store holds."""
         terms = EXACT.findall(query)
-        return bool(terms) and not self.kb.unknown_terms(" ".join(terms))
+        return bool(terms) and self.kb.knows(" ".join(terms))
 
-    def _known(self, name: str) -> bool:
-        """Whether the store holds every term of `name` (a name an earlier turn gave)."""
-        return not self.kb.unknown_terms(name)
+    def _standalone(self, turns: Sequence[str]) -> str:
+        """The last turn resolved against the earlier ones, or as written if that is too long."""
+        limit = self.kb.settings.max_query_bytes
+        if len(turns[-1].encode()) > limit:
+            return turns[-1]  # refused by the search as too long, rewritten or not
+        if self.router.route(turns[-1]).route == "reasoning":
+            return turns[-1]  # "Make it rhyme.": its form asks for no fact to look up
+        # Each name is looked up once per request, however often the rules ask.
+        query = standalone_question(turns, functools.cache(self.kb.knows))
+        return query if len(query.encode()) <= limit else turns[-1]
 
     def _closest_sentences(self, query: str, hits: list[Hit]) -> list[Hit]:
         return closest_sentences(query, hits, self.kb.embedder.encode,

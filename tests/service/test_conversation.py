@@ -75,3 +75,31 @@ def test_a_long_chat_costs_a_bounded_number_of_look_ups() -> None:
     assert standalone_question(["What is the capital of Egypt?", "x " * 5000,
                                 "What is its currency?"], known) == (
         "What is the currency of Egypt?")
+
+
+@pytest.mark.timeout(10)
+def test_crafted_turns_do_not_make_the_patterns_backtrack() -> None:
+    hostile = ["its a" + " " * 20_000 + "!x", "its " + "a " * 20_000 + "!", "And " * 5000,
+               "Which " + "a " * 20_000 + "does it", "its" + " -a" * 20_000 + "?"]
+    for turn in hostile:
+        assert standalone_question(["What is the capital of Egypt?", turn], known)
+
+
+@pytest.mark.parametrize(("turns", "standalone"), [
+    (["What is the capital of Egypt?", "Is there a king?"], "Is there a king?"),
+    (["What is the capital of Egypt?", "What   is its\ncurrency?"],
+     "What is the currency of Egypt?"),
+])
+def test_rewrites_that_would_change_the_question(turns: list[str], standalone: str) -> None:
+    assert standalone_question(turns, known) == standalone
+
+
+def test_a_new_name_replaces_the_old_one_as_a_whole_word() -> None:
+    turns = ["Is Nigeria bigger than Niger?", "And Peru?"]
+    assert standalone_question(turns, lambda n: n in {"Niger", "Peru"}) == (
+        "Is Nigeria bigger than Peru?")
+
+
+def test_a_turn_left_alone_is_returned_exactly_as_written() -> None:
+    turn = "Explain   the rules\n of chess, please."
+    assert standalone_question(["What is the capital of Egypt?", turn], known) == turn

@@ -157,6 +157,14 @@ def test_a_follow_up_is_searched_as_a_standalone_question(client: TestClient) ->
     assert [s["id"] for s in elliptical["sources"]] == ["country:japan"]
 
 
+def test_follow_ups_that_ask_no_fact_are_not_rewritten(client: TestClient) -> None:
+    poem = [{"role": "user", "content": "Write a short poem about Peru."},
+            {"role": "assistant", "content": "Peru, land of the Andes."}]
+    info = chat(client, "Make it rhyme.", messages=[
+        *poem, {"role": "user", "content": "Make it rhyme."}])["cogcore"]
+    assert info["route"] == "reasoning" and not info["sources"]
+
+
 def test_unknown_entity_abstains_without_running_the_model(client: TestClient) -> None:
     body = chat(client, "What is the capital of Quorvania?")
     assert body["cogcore"] == {"route": "facts", "sources": [], "abstained": True,

@@ -10,6 +10,7 @@ from transformers import AutoTokenizer
 from retrieval.documents import Document
 from retrieval.embedder import CachedEncoder
 from retrieval.knowledge_base import Hit, KnowledgeBase
+from service.conversation import standalone_question
 from service.grounding import (
     Grounding,
     closest_sentences,
@@ -144,3 +145,21 @@ def test_a_code_the_store_holds_is_looked_up_though_the_embedding_is_far(
         assert not held.abstained and held.sources[0].document_id == "peru"
         assert grounding.ground(["Which country uses XYZ?"]).abstained, "a code nobody holds"
         assert grounding.ground(["Which country uses pens?"]).abstained, "no code at all"
+
+
+def test_a_follow_up_whose_rewrite_passes_the_size_limit_is_searched_as_written(
+        tmp_path: Path) -> None:
+    encoder = HashingEncoder()
+    with KnowledgeBase.open(tmp_path / "kb", embedder=encoder) as kb:
+        kb.upsert([Document("peru", "The currency code of Peru is PEN.")])
+        router = Router(encoder, threshold=0.0, retrieval_threshold=-1.0)  # all to facts
+        grounding = Grounding(kb, router, GroundingSettings(abstain_min_score=-1.0))
+        short = grounding.ground(["What is the capital of Peru?", "What is its currency code?"])
+        assert short.query == "What is the currency code of Peru?"
+        long_turn = "please " * 581 + "what is its currency code?"
+        turns = ["What is the capital of Peru?", long_turn]
+        rewritten = standalone_question(turns, kb.knows)
+        assert len(long_turn.encode()) <= kb.settings.max_query_bytes < len(rewritten.encode())
+        assert grounding.router.route(long_turn).route == "facts"  # so it would be rewritten
+        grounded = grounding.ground(turns)
+        assert grounded.query == long_turn and grounded.route == "facts"
