@@ -80,11 +80,6 @@ class Method:
     edit: str | None
     scorer: str | None
 
-    @property
-    def name(self) -> str:
-        """The name this method is written as."""
-        return "+".join(part for part in (self.edit, self.scorer) if part)
-
 
 def method_names() -> tuple[str, ...]:
     """Every valid method name: the scorers, the edits, and each edit+scorer."""
