@@ -19,7 +19,8 @@ def default_documents() -> list[Document]:
     """Every entity (country, element, US state) as a document of full sentences."""
     return [
         Document(e.id, e.document(),
-                 {"source": e.source, "entity": e.id, "kind": e.kind, "name": e.name})
+                 {"source": e.source, "entity": e.id, "kind": e.kind, "name": e.name,
+                  **({"aliases": list(e.aliases)} if e.aliases else {})})
         for e in load_entities()
     ]
 

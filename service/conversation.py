@@ -137,3 +137,21 @@ def _resolve(turn: str, earlier: Sequence[str], known: Callable[[str], bool]) ->
     if REFERENCE.search(turn) or POSSESSIVE.search(turn):
         return _substitute(turn, entity)
     return turn
+
+
+def canonical_names(question: str, metadata: dict) -> str:
+    """`question` with another name of the document's entity replaced by its own name.
+
+    A document may give its entity's `name` and other names (`aliases`, a list) in its
+    metadata, as the default knowledge base does from countryinfo: "What is the capital of
+    Czechia?" is read as "What is the capital of Czech Republic?", the name its sentences use,
+    so the evidence sentence is chosen and copied as for the name itself.
+    """
+    name, aliases = metadata.get("name"), metadata.get("aliases")
+    if not isinstance(name, str) or not isinstance(aliases, list):
+        return question
+    for alias in sorted((a for a in aliases if isinstance(a, str) and a), key=len, reverse=True):
+        pattern = rf"(?<!\w){re.escape(alias)}(?!\w)"
+        if re.search(pattern, question):
+            return re.sub(pattern, lambda _: name, question)
+    return question

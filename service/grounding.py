@@ -21,7 +21,7 @@ import numpy as np
 
 from cogcore.prompts import Prompt, reader_prompt
 from retrieval.chunker import sentence_spans
-from service.conversation import standalone_question
+from service.conversation import canonical_names, standalone_question
 from service.routing.questions import Route
 from service.routing.router import Router
 from service.settings import GroundingSettings
@@ -36,6 +36,10 @@ OPENERS = frozenset(
     "tell give name list in on at the a an i".split()
 )
 WORD = re.compile(r"\w+")
+# Below this P(facts) by the router's classifier, a follow-up's own form asks for no fact
+# ("Make it rhyme.": 0.08) and it is not rewritten. Lower than the route threshold: terse
+# follow-ups of fact ("What about Fermium?") score 0.36 and up on the tune half.
+FOLLOW_UP_MIN_P_FACTS = 0.3
 # A code or a number a question gives ("PEN", "81", ".by", "+352"): an exact lookup, which the
 # embedding (blind to such tokens) scores low, so the lexical match in the store decides.
 EXACT = re.compile(r"(?<![\w.])(?:\.[a-z]{2,3}|\+?\d+(?:[.,]\d+)*|[A-Z]{2,4})(?!\w)")
@@ -192,10 +196,16 @@ class Grounding:
             return Grounded("reasoning", [], query=query)
         named = names(query)
         unknown = self.kb.unknown_terms(" ".join(named)) if named else []
-        close = best >= s.abstain_min_score or self._holds_exact_term(query)
+        hits = self.kb.search(query, k=s.retrieval_k, mode=s.retrieval_mode)
+        # Close enough to answer: near in embedding space, or an exact match the embedding
+        # cannot see: a code or number the store holds, or a name its best document gives
+        # its entity ("Danmark" for Denmark).
+        canonical = canonical_names(query, hits[0].metadata) if hits else query
+        close = (best >= s.abstain_min_score or self._holds_exact_term(query)
+                 or canonical != query)
         if not close or len(unknown) > s.abstain_max_unknown_names:
             return Grounded("facts", [], abstained=True, query=query)
-        hits = self.kb.search(query, k=s.retrieval_k, mode=s.retrieval_mode)
+        query = canonical
         if s.evidence_sentences:
             hits = self._closest_sentences(query, hits)
         return Grounded("facts", hits, prompt=reader_prompt(query, [h.text for h in hits]),
@@ -211,7 +221,7 @@ class Grounding:
         limit = self.kb.settings.max_query_bytes
         if len(turns[-1].encode()) > limit:
             return turns[-1]  # refused by the search as too long, rewritten or not
-        if self.router.route(turns[-1]).route == "reasoning":
+        if self.router.probabilities([turns[-1]])[0] < FOLLOW_UP_MIN_P_FACTS:
             return turns[-1]  # "Make it rhyme.": its form asks for no fact to look up
         # Each name is looked up once per request, however often the rules ask.
         query = standalone_question(turns, functools.cache(self.kb.knows))

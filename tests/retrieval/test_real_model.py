@@ -38,7 +38,8 @@ def test_search_command_finds_the_answering_entity_and_filters(default_kb: Path)
     hits = [json.loads(line) for line in result.stdout.splitlines()]
     assert hits[0]["document_id"] == "country:france" and "Paris" in hits[0]["text"]
     assert hits[0]["metadata"] == {"source": "countryinfo", "entity": "country:france",
-                                   "kind": "country", "name": "France"}
+                                   "kind": "country", "name": "France",
+                                   "aliases": ["French Republic", "République française"]}
     result = run_cogcore("kb", "search", "capital of France", "--json", "--mode", "bm25",
                          "--filter", "kind=element,us_state", "--kb", str(default_kb))
     kinds = {json.loads(line)["metadata"]["kind"] for line in result.stdout.splitlines()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.conversation import name_spans, standalone_question
+from service.conversation import canonical_names, name_spans, standalone_question
 
 KNOWN = {"Egypt", "Peru", "Curium", "Ohio", "US", "Bosnia and Herzegovina", "Cairo",
          "New Hampshire"}
@@ -103,3 +103,14 @@ def test_a_new_name_replaces_the_old_one_as_a_whole_word() -> None:
 def test_a_turn_left_alone_is_returned_exactly_as_written() -> None:
     turn = "Explain   the rules\n of chess, please."
     assert standalone_question(["What is the capital of Egypt?", turn], known) == turn
+
+
+def test_another_name_is_read_as_the_documents_own() -> None:
+    meta = {"name": "Czech Republic", "aliases": ["Czechia", "Česko", "Czech"]}
+    assert canonical_names("What is the capital of Czechia?", meta) == (
+        "What is the capital of Czech Republic?")
+    assert canonical_names("Is Česko in Europe?", meta) == "Is Czech Republic in Europe?"
+    assert canonical_names("What is Czechoslovakia?", meta) == "What is Czechoslovakia?"
+    assert canonical_names("Capital of Czechia?", {"name": "X"}) == "Capital of Czechia?"
+    assert canonical_names("Capital of Czechia?", {"aliases": "Czechia"}) == (
+        "Capital of Czechia?")

@@ -163,3 +163,19 @@ def test_a_follow_up_whose_rewrite_passes_the_size_limit_is_searched_as_written(
         assert grounding.router.route(long_turn).route == "facts"  # so it would be rewritten
         grounded = grounding.ground(turns)
         assert grounded.query == long_turn and grounded.route == "facts"
+
+
+def test_another_name_of_a_stored_entity_is_answered_under_its_own_name(
+        tmp_path: Path) -> None:
+    encoder = HashingEncoder()
+    with KnowledgeBase.open(tmp_path / "kb", embedder=encoder) as kb:
+        kb.upsert([Document("dk", "Denmark is also called Danmark. The currency code of "
+                                  "Denmark is DKK.", {"name": "Denmark", "aliases": ["Danmark"]}),
+                   Document("se", "The currency code of Sweden is SEK.", {"name": "Sweden"})])
+        router = Router(encoder, threshold=0.0)  # every question routes to facts
+        grounding = Grounding(kb, router, GroundingSettings(abstain_min_score=0.99))
+        grounded = grounding.ground(["Which currency does Danmark use?"])
+        assert not grounded.abstained and grounded.query == "Which currency does Denmark use?"
+        assert [h.text for h in grounded.sources] == ["The currency code of Denmark is DKK."]
+        assert grounding.ground(["Which currency does Sweden use?"]).abstained, (
+            "its own name is held to the embedding bar as before")
