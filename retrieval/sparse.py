@@ -10,7 +10,9 @@ import bm25s
 import numpy as np
 
 # Keep one-character tokens: element symbols ("O") and digits are real search terms here.
-TOKEN_PATTERN = r"(?u)\b\w+\b"
+# Numbers keep their decimals and thousands ("54.938", "45,376,763": no stray "54"), and an
+# internet domain its dot (".ar" is not the symbol "Ar").
+TOKEN_PATTERN = r"(?u)(?<!\w)\.[^\W\d_]\w*|\d+(?:[.,]\d+)*|\w+"
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:

@@ -16,6 +16,7 @@ from retrieval.index_file import read_checked, write_atomic
 from retrieval.index_registry import index_spec, load_index, new_index
 from retrieval.questions import question_set
 from retrieval.sources import expand, read_documents
+from retrieval.sparse import BM25Index
 from tests.retrieval.fakes import HashingEncoder
 
 
@@ -127,3 +128,15 @@ def test_cached_encoder_embeds_each_text_once_and_forgets_the_least_recent() -> 
     assert inner.encoded == 2, "the least recently used was evicted"
     assert cached.encode([]).shape == (0, inner.dim)
     assert cached.count_tokens("three words here") == 3
+
+
+def test_bm25_tokens_keep_the_shape_of_numbers_and_domains() -> None:
+    from retrieval.sparse import _tokenize
+
+    tokens = _tokenize(["Its mass is 54.938 u, its domain .ar, its code +54: Ar, 45,376,763."])[0]
+    assert {"54.938", ".ar", "54", "ar", "45,376,763"} <= set(tokens)
+    assert tokens.count("54") == 1, "the mass is one token, not a stray 54"
+    # So an inverse question finds the one document that has the code, not the mass.
+    index = BM25Index([1, 2], ["The mass of Manganese is 54.938 u.",
+                               "The calling code of Argentina is +54."])
+    assert index.search(["calling code 54"], 1)[0][0][0] == 2
