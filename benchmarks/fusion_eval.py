@@ -50,9 +50,8 @@ def rankings(kb: KnowledgeBase, questions: Sequence[Question]
     texts = [q.text for q in questions]
     dense = kb.search_batch(texts, k=DEPTH, mode="dense")
     sparse = kb.search_batch(texts, k=DEPTH, mode="bm25")
-    # One chunk per document in the default store, so a chunk stands for its document here.
-    as_ids = [{h.chunk_id: h.document_id for h in hits} for hits in dense + sparse]
-    lookup = {c: d for table in as_ids for c, d in table.items()}
+    # Recall is counted by document: each chunk id seen maps to its document.
+    lookup = {h.chunk_id: h.document_id for hits in dense + sparse for h in hits}
     return [([(h.chunk_id, h.score) for h in d], [(h.chunk_id, h.score) for h in b])
             for d, b in zip(dense, sparse, strict=True)], lookup
 

@@ -196,14 +196,15 @@ class Grounding:
             return Grounded("reasoning", [], query=query)
         named = names(query)
         unknown = self.kb.unknown_terms(" ".join(named)) if named else []
+        if len(unknown) > s.abstain_max_unknown_names:
+            return Grounded("facts", [], abstained=True, query=query)
         hits = self.kb.search(query, k=s.retrieval_k, mode=s.retrieval_mode)
         # Close enough to answer: near in embedding space, or an exact match the embedding
         # cannot see: a code or number the store holds, or a name its best document gives
         # its entity ("Danmark" for Denmark).
         canonical = canonical_names(query, hits[0].metadata) if hits else query
-        close = (best >= s.abstain_min_score or self._holds_exact_term(query)
-                 or canonical != query)
-        if not close or len(unknown) > s.abstain_max_unknown_names:
+        if not (best >= s.abstain_min_score or self._holds_exact_term(query)
+                or canonical != query):
             return Grounded("facts", [], abstained=True, query=query)
         query = canonical
         if s.evidence_sentences:
