@@ -106,11 +106,13 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
     return {
         "closed_book_heldout": suites["closed_book"]["heldout"]["accuracy"],
         "closed_book_calibration": suites["closed_book"]["calibration"]["accuracy"],
+        "closed_book_paraphrase": suites["closed_book"]["paraphrase"]["accuracy"],
         "open_book": suites["open_book"]["accuracy"],
         "counterfactual": suites["counterfactual"]["faithfulness"],
         "fictional": suites["fictional"]["accuracy"],
         "reasoning": suites["reasoning"]["accuracy"],
         "perplexity": suites["perplexity"]["value"],
+        "perplexity_second": suites["perplexity_second"]["value"],
         "tokens_per_s_batch_1": speed["tokens_per_s_batch1"],
         "tokens_per_s_batch_32": speed["tokens_per_s_batch32"],
     }

@@ -114,6 +114,21 @@ def perplexity_span(text: str, windows: int) -> str:
     return "\n\n".join(kept)
 
 
+def perplexity_windows(span: str) -> list[str]:
+    """`span` cut into windows of whole paragraphs of at most `WINDOW_CHARS` characters (a
+    longer paragraph is a window of its own), in order: each is scored on its own, so two
+    models are compared window by window on the same text whatever their tokenizers."""
+    windows: list[list[str]] = []
+    used = 0
+    for paragraph in span.split("\n\n"):
+        if not windows or used + len(paragraph) > WINDOW_CHARS:
+            windows.append([])
+            used = 0
+        windows[-1].append(paragraph)
+        used += len(paragraph) + 2
+    return ["\n\n".join(w) for w in windows]
+
+
 def text_nll(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
