@@ -13,8 +13,15 @@ Stable API (the pruning methods import it; names and meanings do not change):
   (the evidence states a plausible wrong answer: another entity's value of the same relation;
   `item.memorized` is the true fact) or "fictional" (invented entities, pure reading).
 - `reasoning_items(task, split, count)`: `ChoiceItem`s of one task of `REASONING_TASKS`.
+- `closed_book_paraphrase_items()`: a second closed-book held-out set over the same held-out
+  entities, asked with other templates, question forms (inverse, fill-in, "Tell me ...") and
+  relations than the calibration (`evaluation.paraphrase`). Never a calibration entity.
 - `general_text()`: English prose for perplexity (the Python language reference shipped in the
   standard library as `pydoc_data.topics`, prose paragraphs only: it states few world facts).
+- `everyday_text()`: a second perplexity text that is no documentation at all: everyday English
+  prose written for this project (`evaluation/texts.py`, CC0), shipped in the package.
+- `perplexity_texts()`: every perplexity text by name. Whatever trains or selects (calibration,
+  healing, a vocabulary keep-set) must exclude all of them.
 
 Every list comes in a fixed pseudo-random order (a hash of the item id), so its first N items are
 a stable sample across relations. A `QAItem` carries `prompt` (chat messages plus the start of
@@ -34,6 +41,7 @@ from cogcore.facts import Entity, Fact, load_entities, split_of
 from cogcore.prompts import closed_book_prompt, reader_prompt
 from evaluation.fictional import fictional_entities
 from evaluation.items import ChoiceItem, QAItem
+from evaluation.paraphrase import paraphrased
 from evaluation.reasoning_tasks import TASKS, generate_task
 
 SPLITS = {"calibration": 0.4, "heldout": 0.6}
@@ -91,6 +99,30 @@ def closed_book_items(split: str) -> tuple[QAItem, ...]:
             target=f" {fact.answer}",
         )
         for _, fact in _askable(load_entities(), split)
+    )
+
+
+@cache
+def closed_book_paraphrase_items() -> tuple[QAItem, ...]:
+    """Held-out world-fact questions phrased otherwise than the calibration (see
+    `evaluation.paraphrase`): the held-out entities only, in a fixed pseudo-random order."""
+    entities = load_entities()
+    countries = frozenset(e.name for e in entities if e.kind == "country")
+    asked = [
+        a
+        for entity in entities
+        if split_of(entity.id, "eval", SPLITS) == "heldout"
+        for a in paraphrased(entity, countries)
+    ]
+    return tuple(
+        QAItem(
+            id=a.id,
+            relation=a.relation,
+            prompt=closed_book_prompt(a.question, a.prefix),
+            expected=a.expected,
+            target=f" {a.expected.answer}",
+        )
+        for a in sorted(asked, key=lambda a: _hash(a.id))
     )
 
 
@@ -203,3 +235,26 @@ def general_text() -> str:
             if len(block.split()) >= 12:
                 paragraphs.append(" ".join(block.split()))
     return "\n\n".join(paragraphs)
+
+
+@cache
+def everyday_text() -> str:
+    """English prose that is no documentation: short pieces on everyday life written for this
+    project (CC0), paragraphs separated by blank lines; few world facts and no famous text, so
+    no model has it memorized."""
+    from evaluation.texts import EVERYDAY
+
+    return "\n\n".join(" ".join(p.split()) for p in EVERYDAY.split("\n\n") if p.strip())
+
+
+PERPLEXITY_SOURCES = {
+    "general": "Python language reference prose (standard library pydoc_data.topics)",
+    "everyday": "everyday English prose written for this project (evaluation/texts.py, CC0)",
+}
+
+
+def perplexity_texts() -> dict[str, str]:
+    """Every text the perplexity suites score, by name. Keep all of them out of anything that
+    trains or selects (calibration, healing, a vocabulary keep-set): the figure is only honest
+    on text the pruning never saw."""
+    return {"general": general_text(), "everyday": everyday_text()}

@@ -3,7 +3,8 @@
 Each generator takes a seeded random source and the slot the correct option must occupy, and
 returns (question, options). Correct answers cycle through the slots, so a model that prefers one
 position (or a constant model that ties everywhere) scores exactly the chance level. Every prompt
-starts with two solved examples of the same task (few-shot, fixed per task).
+starts with solved examples of the same task (few-shot, fixed per task): two, or `SHOTS_OF[task]`
+for the tasks added with more.
 """
 
 from __future__ import annotations
@@ -107,6 +108,21 @@ def addition(rng: random.Random, slot: int) -> tuple[str, tuple[str, ...]]:
     return f"What is {a} + {b}?", _place(str(correct), [str(w) for w in wrong], slot)
 
 
+def _numbers(rng: random.Random, correct: int, candidates: list[int]) -> list[str]:
+    """Three distinct wrong options drawn from `candidates` (never the answer, never negative)."""
+    pool = [c for c in dict.fromkeys(candidates) if c != correct and c >= 0]
+    return [str(c) for c in rng.sample(pool, 3)]
+
+
+def multiplication(rng: random.Random, slot: int) -> tuple[str, tuple[str, ...]]:
+    """A product of two one-digit numbers; the wrong options are one factor off or one off."""
+    a, b = rng.randint(2, 9), rng.randint(2, 9)
+    correct = a * b
+    wrong = _numbers(rng, correct, [correct + a, correct - a, correct + b, correct - b,
+                                    correct + 1, correct - 1])
+    return f"What is {a} times {b}?", _place(str(correct), wrong, slot)
+
+
 TASKS: dict[str, Generator] = {
     "syllogism": syllogism,
     "boolean_expression": boolean_expression,
@@ -115,7 +131,11 @@ TASKS: dict[str, Generator] = {
     "letter_continuation": letter_continuation,
     "number_pattern": number_pattern,
     "addition": addition,
+    "multiplication": multiplication,
 }
+# Tasks added for headroom take five solved examples; the first seven keep their two, so their
+# figures stay comparable with the ones recorded before.
+SHOTS_OF = {"multiplication": 5}
 
 
 def _format(question: str, answer: str = "") -> str:
@@ -127,7 +147,7 @@ def generate_task(task: str, split: str, count: int) -> list[ChoiceItem]:
     make = TASKS[task]
     shots_rng = random.Random(f"{task}:shots")
     shots = ""
-    for slot in range(SHOTS):
+    for slot in range(SHOTS_OF.get(task, SHOTS)):
         question, options = make(shots_rng, slot % _n_options(task))
         shots += _format(question, options[slot % len(options)])
     rng = random.Random(f"{task}:{split}")

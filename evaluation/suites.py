@@ -7,10 +7,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from evaluation.compare import bits, digest
 from evaluation.data import (
+    PERPLEXITY_SOURCES,
     REASONING_TASKS,
     closed_book_items,
-    general_text,
+    closed_book_paraphrase_items,
+    perplexity_texts,
     reading_items,
     reasoning_items,
 )
@@ -18,7 +21,7 @@ from evaluation.generation import OnBatch
 from evaluation.items import ChoiceItem, QAItem
 from evaluation.lm import EvalModel
 from evaluation.reasoning_tasks import chance
-from evaluation.scoring import choose, perplexity_span
+from evaluation.scoring import choose, perplexity_span, perplexity_windows
 
 # The tasks on which the default base model scores at least 15 points above chance, measured
 # by the full `cogcore eval` on the base (docs/eval-base.md): only addition (0.45 vs 0.25).
@@ -26,7 +29,7 @@ HEADLINE_TASKS = ("addition",)
 CLOSED_BOOK_TOKENS = 10  # the statement prefix is given: the answer is a few tokens
 READER_TOKENS = 32  # "According to the context," then one sentence
 EXAMPLES = 5
-PERPLEXITY_SOURCE = "Python language reference prose (standard library pydoc_data.topics)"
+PERPLEXITY_SOURCE = PERPLEXITY_SOURCES["general"]
 
 Tracker = Callable[[str, int], OnBatch]
 
@@ -39,11 +42,25 @@ class Sizes:
     heldout: int
     reading: int  # each of open_book, counterfactual, fictional
     reasoning: int  # per task
-    perplexity_windows: int  # windows of about 512 tokens (2048 characters)
+    perplexity_windows: int  # windows of about 512 tokens (2048 characters), on each text
+    paraphrase: int | None = None  # the second held-out set; None: as many as `heldout`
+    headline_reasoning: int | None = None  # per headline task; None: as `reasoning`
+
+    def paraphrase_count(self) -> int:
+        """How many items the paraphrased held-out set takes."""
+        return self.heldout if self.paraphrase is None else self.paraphrase
+
+    def reasoning_count(self, task: str) -> int:
+        """How many items one reasoning task takes (the headline tasks may take more)."""
+        if task in HEADLINE_TASKS and self.headline_reasoning is not None:
+            return max(self.reasoning, self.headline_reasoning)
+        return self.reasoning
 
 
-FULL = Sizes(calibration=200, heldout=300, reading=200, reasoning=100, perplexity_windows=16)
-QUICK = Sizes(calibration=30, heldout=50, reading=30, reasoning=20, perplexity_windows=2)
+FULL = Sizes(calibration=200, heldout=300, reading=200, reasoning=100, perplexity_windows=16,
+             paraphrase=300, headline_reasoning=400)
+QUICK = Sizes(calibration=30, heldout=50, reading=30, reasoning=20, perplexity_windows=2,
+              paraphrase=50)
 
 
 def _ratio(hits: int, n: int) -> float:
@@ -66,6 +83,8 @@ def answer_figures(items: Sequence[QAItem], replies: Sequence[str]) -> dict:
     return {
         "accuracy": _ratio(hits, len(items)),
         "n": len(items),
+        "items": digest(i.id for i in items),
+        "correct": bits(i.expected.accepts(r) for i, r in zip(items, replies, strict=True)),
         "per_relation": {
             r: {"accuracy": _ratio(h, n), "n": n} for r, (h, n) in sorted(per.items())
         },
@@ -76,22 +95,23 @@ def answer_figures(items: Sequence[QAItem], replies: Sequence[str]) -> dict:
 def counterfactual_figures(items: Sequence[QAItem], replies: Sequence[str]) -> dict:
     """Faithfulness (follows the evidence) and memory override (gives the true fact instead)."""
     figures = answer_figures(items, replies)
-    override = sum(
+    override = [
         bool(i.memorized and i.memorized.accepts(r)) for i, r in zip(items, replies, strict=True)
-    )
+    ]
     figures["faithfulness"] = figures.pop("accuracy")
-    figures["memory_override"] = _ratio(override, len(items))
+    figures["memory_override"] = _ratio(sum(override), len(items))
+    figures["override"] = bits(override)
     return figures
 
 
 def reasoning_figures(items: Sequence[ChoiceItem], logliks: Sequence[Sequence[float]]) -> dict:
     """Per-task accuracy beside chance, and the headline mean over `HEADLINE_TASKS`."""
-    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    per: dict[str, list[bool]] = defaultdict(list)
     for item, scores in zip(items, logliks, strict=True):
-        per[item.task][0] += choose(scores) == item.label
-        per[item.task][1] += 1
+        per[item.task].append(choose(scores) == item.label)
     tasks = {
-        t: {"accuracy": _ratio(h, n), "chance": chance(t), "n": n} for t, (h, n) in per.items()
+        t: {"accuracy": _ratio(sum(c), len(c)), "chance": chance(t), "n": len(c)}
+        for t, c in per.items()
     }
     headline = [tasks[t] for t in HEADLINE_TASKS if t in tasks]
     return {
@@ -99,18 +119,37 @@ def reasoning_figures(items: Sequence[ChoiceItem], logliks: Sequence[Sequence[fl
         "n": sum(t["n"] for t in headline),
         "headline_tasks": [t for t in HEADLINE_TASKS if t in tasks],
         "tasks": tasks,
+        # Per task, one 0/1 per item in item order: the paired comparison resamples these.
+        "correct": {t: bits(c) for t, c in per.items()},
     }
 
 
-def perplexity_figures(lm: EvalModel, windows: int, track: Tracker) -> dict:
-    """Perplexity per word (the headline: it compares across tokenizers), per token, per byte."""
-    span = perplexity_span(general_text(), windows)
-    nll, tokens = lm.text_nll(span, track("perplexity", windows))
-    words = len(span.split())
+def perplexity_figures(lm: EvalModel, windows: int, track: Tracker,
+                       text: str = "general") -> dict:
+    """Perplexity per word (the headline: it compares across tokenizers), per token, per byte,
+    on one of `perplexity_texts()`.
+
+    The span is cut into windows of whole paragraphs (about 2048 characters each), each scored
+    on its own; `windows` keeps each one's [nll, words] so that two models compare over the same
+    windows with a bootstrap interval.
+    """
+    span = perplexity_span(perplexity_texts()[text], windows)
+    pieces = perplexity_windows(span)
+    on_batch = track("perplexity" if text == "general" else f"perplexity {text}", len(pieces))
+    scored = []
+    for piece in pieces:
+        scored.append(lm.text_nll(piece))
+        if on_batch is not None:
+            on_batch(1)
+    nll, tokens = sum(n for n, _ in scored), sum(t for _, t in scored)
+    words = sum(len(piece.split()) for piece in pieces)
     return {
         "value": math.exp(nll / words), "unit": "word", "words": words, "tokens": tokens,
         "token_perplexity": math.exp(nll / tokens) if tokens else math.inf,
-        "bits_per_byte": nll / (len(span.encode()) * math.log(2)), "source": PERPLEXITY_SOURCE,
+        "bits_per_byte": nll / (len(span.encode()) * math.log(2)),
+        "source": PERPLEXITY_SOURCES[text],
+        "windows": [[round(n, 4), len(piece.split())]
+                    for (n, _), piece in zip(scored, pieces, strict=True)],
     }
 
 
@@ -126,6 +165,10 @@ def run_suites(lm: EvalModel, sizes: Sizes, track: Tracker) -> dict:
         items = closed_book_items(split)[: getattr(sizes, split)]
         replies = _generate(lm, items, CLOSED_BOOK_TOKENS, track, f"closed_book {split}")
         suites["closed_book"][split] = answer_figures(items, replies)
+    # The held-out entities again, asked with other templates, forms and relations.
+    items = closed_book_paraphrase_items()[: sizes.paraphrase_count()]
+    replies = _generate(lm, items, CLOSED_BOOK_TOKENS, track, "closed_book paraphrase")
+    suites["closed_book"]["paraphrase"] = answer_figures(items, replies)
     for kind in ("open_book", "counterfactual", "fictional"):
         items = reading_items(kind, "heldout")[: sizes.reading]
         replies = _generate(lm, items, READER_TOKENS, track, kind)
@@ -134,10 +177,12 @@ def run_suites(lm: EvalModel, sizes: Sizes, track: Tracker) -> dict:
     choice_items = [
         item
         for task in REASONING_TASKS
-        for item in reasoning_items(task, "heldout", sizes.reasoning)
+        for item in reasoning_items(task, "heldout", sizes.reasoning_count(task))
     ]
     questions = [(item.context, item.choices) for item in choice_items]
     logliks = lm.choice_logliks(questions, track("reasoning", len(questions)))
     suites["reasoning"] = reasoning_figures(choice_items, logliks)
     suites["perplexity"] = perplexity_figures(lm, sizes.perplexity_windows, track)
+    suites["perplexity_second"] = perplexity_figures(lm, sizes.perplexity_windows, track,
+                                                     "everyday")
     return suites
