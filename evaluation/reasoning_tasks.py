@@ -123,6 +123,23 @@ def multiplication(rng: random.Random, slot: int) -> tuple[str, tuple[str, ...]]
     return f"What is {a} times {b}?", _place(str(correct), wrong, slot)
 
 
+def digit_addition(rng: random.Random, slot: int) -> tuple[str, tuple[str, ...]]:
+    """The sum of two one-digit numbers; the wrong options are one or two off."""
+    a, b = rng.randint(1, 9), rng.randint(1, 9)
+    correct = a + b
+    wrong = _numbers(rng, correct, [correct + 1, correct - 1, correct + 2, correct - 2])
+    return f"What is {a} + {b}?", _place(str(correct), wrong, slot)
+
+
+def next_number(rng: random.Random, slot: int) -> tuple[str, tuple[str, ...]]:
+    """The number right after a number below 1000 (counting on); the wrong options are the
+    number itself, the one before it, two after it or ten after it."""
+    a = rng.randint(10, 998)
+    correct = a + 1
+    wrong = _numbers(rng, correct, [a - 1, a, a + 2, a + 10])
+    return f"What number comes right after {a}?", _place(str(correct), wrong, slot)
+
+
 TASKS: dict[str, Generator] = {
     "syllogism": syllogism,
     "boolean_expression": boolean_expression,
@@ -132,10 +149,12 @@ TASKS: dict[str, Generator] = {
     "number_pattern": number_pattern,
     "addition": addition,
     "multiplication": multiplication,
+    "digit_addition": digit_addition,
+    "next_number": next_number,
 }
 # Tasks added for headroom take five solved examples; the first seven keep their two, so their
 # figures stay comparable with the ones recorded before.
-SHOTS_OF = {"multiplication": 5}
+SHOTS_OF = {"multiplication": 5, "digit_addition": 5, "next_number": 5}
 
 
 def _format(question: str, answer: str = "") -> str:

@@ -96,3 +96,14 @@ def test_multiplication_items_are_right() -> None:
         a, b = item.context.rsplit("What is ", 1)[1].split("?")[0].split(" times ")
         assert int(item.answer) == int(a) * int(b)
         assert item.context.count("Q:") == 6  # five solved examples, then the question
+
+
+def test_digit_addition_and_next_number_items_are_right() -> None:
+    for item in reasoning_items("digit_addition", count=40):
+        a, b = item.context.rsplit("What is ", 1)[1].split("?")[0].split(" + ")
+        assert int(item.answer) == int(a) + int(b) and int(a) < 10 and int(b) < 10
+    for item in reasoning_items("next_number", count=40):
+        a = item.context.rsplit("comes right after ", 1)[1].split("?")[0]
+        assert int(item.answer) == int(a) + 1
+        near = {int(a) + d for d in (-1, 0, 1, 2, 10)}
+        assert {int(c) for c in item.choices} <= near  # distractors close to the answer
