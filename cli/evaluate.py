@@ -27,6 +27,7 @@ def _earlier_result(directory: Path) -> dict | None:
         return None
     result = json.loads(report.read_text())
     result.pop("compare", None)
+    result.pop("ratios", None)  # ratios are recomputed against this run's first model
     return result
 
 
