@@ -42,9 +42,9 @@ def _check_vocab(base: Path, vocab_size: int | None) -> None:
         return
     from transformers import AutoTokenizer
 
-    from pruning.vocab import tokenizer_trimmed_spec
+    from pruning.vocab import check_size
 
-    tokenizer_trimmed_spec(AutoTokenizer.from_pretrained(base, local_files_only=True), vocab_size)
+    check_size(AutoTokenizer.from_pretrained(base, local_files_only=True), vocab_size)
 
 
 def _settings(base: Path, device: str, count: int, evaluation: str):  # noqa: ANN202

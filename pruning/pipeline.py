@@ -19,7 +19,7 @@ from pruning.heal import distill, refit_down_proj
 from pruning.kfac import KfacConfig
 from pruning.methods import EDITS, SCORERS, Method, PruneConfigError, parse_method
 from pruning.scoring import ContrastiveConfig
-from pruning.vocab import tokenizer_trimmed_spec, trim_vocabulary
+from pruning.vocab import check_size, trim_vocabulary
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -36,6 +36,7 @@ class PruneConfig:
     heal_steps: int = 0
     heal_lr: float = 5e-5
     vocab_size: int | None = None  # keep the most frequent tokens only (pruning/vocab.py)
+    vocab_selection: str = "use"  # "use": the keep-set by use; "rank": ids below vocab_size
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     kfac: KfacConfig = field(default_factory=KfacConfig)
 
@@ -90,7 +91,7 @@ def prune(
     if cfg.vocab_size is not None:
         if tokenizer is None:
             raise PruneConfigError("trimming the vocabulary needs the base's tokenizer")
-        tokenizer_trimmed_spec(tokenizer, cfg.vocab_size)  # refuse a bad size before the work
+        check_size(tokenizer, cfg.vocab_size, cfg.vocab_selection)  # refuse a bad size first
     core = copy.deepcopy(base).eval()
     result = PruneResult(core, tokenizer, cfg, None, parameter_counts(base)[0], 0)
     clock = time.perf_counter()
@@ -112,7 +113,8 @@ def prune(
     if cfg.vocab_size is not None:
         # After scoring and refit (they use the base's token ids), before distillation: the
         # core is healed on text as its own tokenizer splits it.
-        result.tokenizer = trim_vocabulary(core, tokenizer, cfg.vocab_size)
+        result.tokenizer = trim_vocabulary(core, tokenizer, cfg.vocab_size,
+                                           selection=cfg.vocab_selection)
     if cfg.heal_steps:
         batches = (data.retain_batches() if cfg.vocab_size is None
                    else data.retain_batches_for(result.tokenizer))

@@ -1,19 +1,37 @@
-"""Vocabulary trimming: keep the `size` most frequent tokens of a byte-level BPE vocabulary.
+"""Vocabulary trimming by use: keep the tokens that text the core reads actually uses.
 
-A BPE tokenizer's merges are ranked by how often the pair occurred when it was trained, and in
-the Llama/Qwen2/SmolLM byte-level tokenizers merge number i creates token id `offset + i`. So
-keeping the ids below `size` is the same as truncating the merge list: the result is a valid
-tokenizer in which every kept token keeps its id, and every text still tokenizes (rarer words
-into more, smaller pieces). The model keeps the first `size` rows of its embedding (and of an
-untied output head): nothing is re-indexed. The rare tokens dropped are mostly names and code,
-which carry little of the reading and reasoning a core is for (Ushio et al. 2023 trim
-multilingual vocabularies the same way).
+The keep-set of a byte-level BPE vocabulary is, in this order of priority:
+1. the special tokens and the byte alphabet (so every text still tokenizes);
+2. every token of one to `short_letters` ASCII letters, with or without a leading space (the
+   short codes a reader copies out of its context: currency codes, domains, element symbols,
+   postal abbreviations, the syllables of unfamiliar names);
+3. every token of the default knowledge base's documents (the text the served core reads);
+4. the most frequent tokens of a general prose corpus (`pruning.corpus.general_corpus`),
+until `size` tokens, always closed under BPE ancestry: a merged token is kept only with the two
+parts its merge joins, recursively. The merges whose result is kept are kept in their order, so
+a text made of kept tokens tokenizes exactly as before and any other text falls back to smaller
+kept pieces. Ids are re-indexed to 0..N-1 in the base's id order (special tokens keep their
+relative order), the model's embedding rows (and an untied output head's) are gathered, and the
+config's bos/eos/pad/unk ids follow. Stock `AutoTokenizer`/`AutoModelForCausalLM` load the result.
+
+The keep-set of the default base's tokenizer is committed under `pruning/data/` (a JSON list of
+token strings) so every machine builds the same core:
+    python -m pruning.vocab build-keep-set --size 16384
+Another tokenizer gets its keep-set from the corpus at trim time. `selection="rank"` keeps the
+old rule (ids below `size`, i.e. the merge list truncated by rank) for comparison.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
+import hashlib
 import json
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cogcore.errors import CogcoreError
@@ -21,63 +39,379 @@ from cogcore.errors import CogcoreError
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SHORT_LETTERS = 3  # measured: see docs/core-report.md and `keep_set_file`'s recorded stats
+CORPUS_CHARS = 8_000_000  # all of the general corpus (about 7.6M characters)
+SELECTIONS = ("use", "rank")
+_BYTE_SPACE = "Ġ"  # how byte-level BPE writes a leading space
+
 
 class VocabTrimError(CogcoreError, ValueError):
-    """A tokenizer that cannot be trimmed by merge rank, or a size that does not fit it."""
+    """A tokenizer that cannot be trimmed, or a size or keep-set that does not fit it."""
 
 
 def _merge_pair(merge: Any) -> tuple[str, str]:
     return tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ", 1))
 
 
-def merge_offset(spec: dict[str, Any]) -> int:
-    """The id that the first merge creates; raises unless merge i creates id offset + i."""
+def _bpe(spec: dict[str, Any]) -> dict[str, Any]:
     model = spec.get("model", {})
     if model.get("type") != "BPE" or not model.get("merges"):
         raise VocabTrimError("vocabulary trimming needs a BPE tokenizer with a merge list")
-    vocab, merges = model["vocab"], model["merges"]
-    offset = vocab["".join(_merge_pair(merges[0]))]
-    for rank, merge in enumerate(merges):
-        if vocab.get("".join(_merge_pair(merge))) != offset + rank:
-            raise VocabTrimError(f"merge {rank} does not create id {offset + rank}: the "
-                                 "vocabulary is not in merge order, so it cannot be trimmed")
-    return offset
+    return model
 
 
-def trimmed_spec(spec: dict[str, Any], size: int) -> dict[str, Any]:
-    """A tokenizer.json spec keeping ids below `size` and the merges that create them."""
-    offset = merge_offset(spec)
-    special = max((t["id"] for t in spec.get("added_tokens", [])), default=-1)
-    if not max(offset, special + 1) < size <= len(spec["model"]["vocab"]):
-        raise VocabTrimError(f"vocabulary size {size} must be above {max(offset, special + 1)}"
-                             f" (alphabet and special tokens) and at most "
-                             f"{len(spec['model']['vocab'])}")
-    trimmed = copy.deepcopy(spec)
-    trimmed["model"]["vocab"] = {t: i for t, i in spec["model"]["vocab"].items() if i < size}
-    trimmed["model"]["merges"] = spec["model"]["merges"][: size - offset]
-    return trimmed
-
-
-def tokenizer_trimmed_spec(tokenizer: PreTrainedTokenizerBase, size: int) -> dict[str, Any]:
-    """`trimmed_spec` of a loaded tokenizer; raises `VocabTrimError` when it cannot be trimmed."""
+def tokenizer_spec(tokenizer: PreTrainedTokenizerBase) -> dict[str, Any]:
+    """The tokenizer.json spec of a fast tokenizer."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise VocabTrimError("vocabulary trimming needs a fast (tokenizers) tokenizer")
-    return trimmed_spec(json.loads(backend.to_str()), size)
+    return json.loads(backend.to_str())
+
+
+def spec_digest(spec: dict[str, Any]) -> str:
+    """A short hash of a spec's vocabulary and merges: which tokenizer a keep-set belongs to."""
+    model = _bpe(spec)
+    merges = [list(_merge_pair(m)) for m in model["merges"]]
+    blob = json.dumps([sorted(model["vocab"].items()), merges], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parents(spec: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each merged token -> the two tokens its (first) merge joins."""
+    out: dict[str, tuple[str, str]] = {}
+    for merge in _bpe(spec)["merges"]:
+        left, right = _merge_pair(merge)
+        out.setdefault(left + right, (left, right))
+    return out
+
+
+def base_tokens(spec: dict[str, Any]) -> set[str]:
+    """Tokens no merge creates (the byte alphabet, special tokens) plus the added tokens."""
+    made = parents(spec)
+    vocab = _bpe(spec)["vocab"]
+    return {t for t in vocab if t not in made} | {
+        t["content"] for t in spec.get("added_tokens", []) if t["content"] in vocab}
+
+
+def closure(tokens: Iterable[str], made: dict[str, tuple[str, str]]) -> set[str]:
+    """`tokens` with all their BPE ancestors."""
+    out: set[str] = set()
+    stack = list(tokens)
+    while stack:
+        token = stack.pop()
+        if token not in out:
+            out.add(token)
+            stack.extend(made.get(token, ()))
+    return out
+
+
+def short_tokens(spec: dict[str, Any], letters: int) -> set[str]:
+    """Tokens of 1..`letters` ASCII letters, with or without a leading space or dot."""
+    if letters <= 0:
+        return set()
+    pattern = re.compile(rf"^(?:{_BYTE_SPACE}|\.)?[A-Za-z]{{1,{letters}}}$")
+    return {t for t in _bpe(spec)["vocab"] if pattern.match(t)}
+
+
+def token_counts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> Counter[str]:
+    """How often each token (as a vocabulary string) occurs when `tokenizer` splits `texts`."""
+    backend = tokenizer.backend_tokenizer
+    counts: Counter[str] = Counter()
+    for start in range(0, len(texts), 1024):
+        for encoding in backend.encode_batch(list(texts[start : start + 1024]),
+                                             add_special_tokens=False):
+            counts.update(encoding.tokens)
+    return counts
+
+
+def select_keep_set(spec: dict[str, Any], size: int, counts: Counter[str], *,
+                    short_letters: int = SHORT_LETTERS,
+                    required: Iterable[str] = ()) -> list[str]:
+    """The keep-set of `size` tokens in the base's id order.
+
+    The base tokens always; then, each with its ancestry and while it fits, the short tokens
+    and the `required` ones (in id order), then the tokens of `counts`, most frequent first.
+    """
+    model = _bpe(spec)
+    vocab, made = model["vocab"], parents(spec)
+    keep = closure(base_tokens(spec), made)
+    if not len(keep) < size <= len(vocab):
+        raise VocabTrimError(f"vocabulary size {size} must be above {len(keep)} (alphabet and "
+                             f"special tokens) and at most {len(vocab)}")
+    by_id = sorted(short_tokens(spec, short_letters), key=vocab.__getitem__) + sorted(
+        set(required) & vocab.keys(), key=vocab.__getitem__)
+    by_count = [t for t, _ in sorted(counts.items(), key=lambda i: (-i[1], vocab.get(i[0], 0)))]
+    for token in by_id + by_count:
+        if len(keep) >= size:
+            break
+        if token in keep or token not in vocab:
+            continue
+        extra = closure([token], made) - keep
+        if len(keep) + len(extra) <= size:
+            keep |= extra
+    return sorted(keep, key=vocab.__getitem__)
+
+
+def reindexed_spec(spec: dict[str, Any], keep: Iterable[str]) -> tuple[dict[str, Any], list[int]]:
+    """A spec holding only `keep`, ids 0..N-1 in the old order; and the old id of each new id.
+
+    Raises unless `keep` holds every base token and is closed under BPE ancestry.
+    """
+    model = _bpe(spec)
+    vocab, made = model["vocab"], parents(spec)
+    kept = set(keep)
+    missing = (base_tokens(spec) - kept) | {t for t in kept if t not in vocab}
+    if missing:
+        raise VocabTrimError(f"the keep-set lacks base tokens or holds unknown ones: "
+                             f"{sorted(missing)[:5]}")
+    orphans = [t for t in kept if any(p not in kept for p in made.get(t, ()))]
+    if orphans:
+        raise VocabTrimError(f"the keep-set is not closed under BPE ancestry: {orphans[:5]}")
+    old_ids = sorted(vocab[t] for t in kept)
+    new_id = {old: new for new, old in enumerate(old_ids)}
+    out = copy.deepcopy(spec)
+    out["model"]["vocab"] = {t: new_id[vocab[t]] for t in sorted(kept, key=vocab.__getitem__)}
+    out["model"]["merges"] = [m for m in model["merges"] if "".join(_merge_pair(m)) in kept]
+    for added in out.get("added_tokens", []):
+        if added["id"] not in new_id:
+            raise VocabTrimError(f"added token {added['content']!r} is not kept")
+        added["id"] = new_id[added["id"]]
+    _remap_processor(out.get("post_processor"), new_id)
+    return out, old_ids
+
+
+def _remap_processor(processor: dict[str, Any] | None, new_id: dict[int, int]) -> None:
+    if not processor:
+        return
+    for inner in processor.get("processors", []) or []:
+        _remap_processor(inner, new_id)
+    for special in (processor.get("special_tokens") or {}).values():
+        special["ids"] = [new_id[i] for i in special.get("ids", [])]
+    for key in ("sep", "cls"):  # BertProcessing / RobertaProcessing: [token, id]
+        if isinstance(processor.get(key), list):
+            processor[key][1] = new_id[processor[key][1]]
+
+
+def keep_set_file(size: int) -> Path:
+    """Where the committed keep-set of `size` tokens for the default base lives."""
+    return DATA_DIR / f"keep-set-{size}.json"
+
+
+def committed_keep_set(spec: dict[str, Any], size: int) -> list[str] | None:
+    """The committed keep-set of `size` tokens when it was built for this tokenizer, else None."""
+    path = keep_set_file(size)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return record["tokens"] if record.get("tokenizer") == spec_digest(spec) else None
+
+
+def use_counts(tokenizer: PreTrainedTokenizerBase,
+               corpus_chars: int = CORPUS_CHARS) -> tuple[Counter[str], set[str]]:
+    """Token counts of the general corpus, and the tokens of the knowledge base's documents."""
+    from pruning.corpus import general_corpus, knowledge_base_texts
+
+    counts = token_counts(tokenizer, general_corpus(corpus_chars))
+    return counts, set(token_counts(tokenizer, knowledge_base_texts()))
+
+
+def keep_set(tokenizer: PreTrainedTokenizerBase, size: int) -> list[str]:
+    """The committed keep-set for this tokenizer and size, else one built from the corpus."""
+    spec = tokenizer_spec(tokenizer)
+    committed = committed_keep_set(spec, size)
+    if committed is not None:
+        return committed
+    floor = closure(base_tokens(spec) | short_tokens(spec, SHORT_LETTERS), parents(spec))
+    if len(floor) >= size:  # no room for use counts: spare the corpus
+        return select_keep_set(spec, size, Counter())
+    counts, required = use_counts(tokenizer)
+    return select_keep_set(spec, size, counts, required=required)
+
+
+def _rank_keep(spec: dict[str, Any], size: int) -> list[str]:
+    """The old rule: the ids below `size` (the merge list truncated by rank)."""
+    vocab = _bpe(spec)["vocab"]
+    if not len(base_tokens(spec)) < size <= len(vocab):
+        raise VocabTrimError(f"vocabulary size {size} must be above {len(base_tokens(spec))} "
+                             f"(alphabet and special tokens) and at most {len(vocab)}")
+    keep = [t for t, i in vocab.items() if i < size]
+    if len(keep) != size or len(closure(keep, parents(spec))) != size:
+        raise VocabTrimError("the vocabulary is not in merge order, so it cannot be trimmed "
+                             "by rank")
+    return keep
+
+
+def check_size(tokenizer: PreTrainedTokenizerBase, size: int, selection: str = "use") -> None:
+    """Raise `VocabTrimError` when `tokenizer` cannot be trimmed to `size` (cheap, no corpus)."""
+    spec = tokenizer_spec(tokenizer)
+    if selection not in SELECTIONS:
+        raise VocabTrimError(f"vocabulary selection must be one of {SELECTIONS}")
+    if selection == "rank":
+        _rank_keep(spec, size)
+        return
+    floor, full = len(closure(base_tokens(spec), parents(spec))), len(_bpe(spec)["vocab"])
+    if not floor < size <= full:
+        raise VocabTrimError(f"vocabulary size {size} must be above {floor} (alphabet and "
+                             f"special tokens) and at most {full}")
+
+
+def reindexed_tokenizer(tokenizer: PreTrainedTokenizerBase,
+                        spec: dict[str, Any]) -> PreTrainedTokenizerBase:
+    """`tokenizer` with `spec` (re-indexed) as its tokenizer.json, through a save and a reload."""
+    from transformers import AutoTokenizer
+
+    old = {t["content"]: t["id"] for t in tokenizer_spec(tokenizer).get("added_tokens", [])}
+    new = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        (Path(tmp) / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False),
+                                                  encoding="utf-8")
+        config_file = Path(tmp) / "tokenizer_config.json"
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        decoder = config.get("added_tokens_decoder")
+        if isinstance(decoder, dict):
+            config["added_tokens_decoder"] = {
+                str(new.get(v.get("content"), old.get(v.get("content"), int(k)))): v
+                for k, v in decoder.items()}
+        config_file.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+        return AutoTokenizer.from_pretrained(tmp, local_files_only=True)
+
+
+def _gather_rows(model: PreTrainedModel, old_ids: list[int]) -> None:
+    import torch
+
+    index = torch.tensor(old_ids, dtype=torch.long)
+    embed, head = model.get_input_embeddings(), model.get_output_embeddings()
+    tied = head is None or head.weight.data_ptr() == embed.weight.data_ptr()
+    with torch.no_grad():
+        rows = embed.weight.index_select(0, index.to(embed.weight.device)).clone()
+        head_rows = None if tied else head.weight.index_select(0, index.to(head.weight.device))
+        head_bias = None if tied or getattr(head, "bias", None) is None else \
+            head.bias.index_select(0, index.to(head.bias.device))
+        model.resize_token_embeddings(len(old_ids), mean_resizing=False)
+        model.get_input_embeddings().weight.copy_(rows)
+        if head_rows is not None:
+            new_head = model.get_output_embeddings()
+            new_head.weight.copy_(head_rows)
+            if head_bias is not None:
+                new_head.bias.copy_(head_bias)
+
+
+def _remap_config_ids(model: PreTrainedModel, old_ids: list[int]) -> None:
+    new_id = {old: new for new, old in enumerate(old_ids)}
+    configs = [model.config, getattr(model, "generation_config", None)]
+    for config in filter(None, configs):
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id",
+                     "decoder_start_token_id"):
+            value = getattr(config, name, None)
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, int) and v not in new_id for v in values):
+                raise VocabTrimError(f"{name} {value} would be trimmed away")
+            mapped = [new_id[v] if isinstance(v, int) else v for v in values]
+            if value is not None:
+                setattr(config, name, mapped if isinstance(value, list) else mapped[0])
 
 
 def trim_vocabulary(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, size: int
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, size: int | None = None, *,
+    keep: Iterable[str] | None = None, selection: str = "use",
 ) -> PreTrainedTokenizerBase:
-    """Cut `model` (in place) and a copy of `tokenizer` to the `size` most frequent tokens."""
-    from tokenizers import Tokenizer
+    """Cut `model` (in place) and a copy of `tokenizer` to a keep-set; the new tokenizer.
 
-    spec = tokenizer_trimmed_spec(tokenizer, size)
-    trimmed = copy.deepcopy(tokenizer)
-    trimmed._tokenizer = Tokenizer.from_str(json.dumps(spec))  # noqa: SLF001 - no public setter
-    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
-        value = getattr(model.config, name, None)
-        if isinstance(value, int) and value >= size:
-            raise VocabTrimError(f"{name} {value} would be trimmed away")
-    model.resize_token_embeddings(size, mean_resizing=False)
-    return trimmed
+    `keep` (token strings) overrides the choice; otherwise `selection` "use" takes `keep_set`
+    (the committed list for the default base) and "rank" the ids below `size`.
+    """
+    spec = tokenizer_spec(tokenizer)
+    if keep is None:
+        if size is None:
+            raise VocabTrimError("give a size or a keep-set")
+        check_size(tokenizer, size, selection)
+        keep = keep_set(tokenizer, size) if selection == "use" else _rank_keep(spec, size)
+    new_spec, old_ids = reindexed_spec(spec, keep)
+    _remap_config_ids(model, old_ids)
+    _gather_rows(model, old_ids)
+    return reindexed_tokenizer(tokenizer, new_spec)
+
+
+# -- measurement and the generator command ---------------------------------------------------
+
+
+def resplit_fraction(tokenizer: PreTrainedTokenizerBase, keep: Iterable[str],
+                     texts: Sequence[str]) -> float:
+    """The fraction of the tokens of `texts` (as `tokenizer` splits them) not in `keep`."""
+    counts = token_counts(tokenizer, texts)
+    kept = set(keep)
+    total = sum(counts.values())
+    return sum(c for t, c in counts.items() if t not in kept) / max(1, total)
+
+
+def changed_answers(tokenizer: PreTrainedTokenizerBase, keep: Iterable[str],
+                    answers: Sequence[str]) -> float:
+    """The fraction of `answers` (each read after a space) whose tokens are not all kept."""
+    kept = set(keep)
+    backend = tokenizer.backend_tokenizer
+    changed = sum(
+        any(t not in kept for t in backend.encode(" " + a, add_special_tokens=False).tokens)
+        for a in answers)
+    return changed / max(1, len(answers))
+
+
+def keep_set_stats(tokenizer: PreTrainedTokenizerBase, keep: Sequence[str]) -> dict[str, float]:
+    """Re-split tokens on the perplexity texts, changed answers of the reading suites."""
+    from evaluation.data import reading_items
+    from pruning.corpus import perplexity_texts
+
+    stats = {"resplit_perplexity_text": resplit_fraction(tokenizer, keep, perplexity_texts())}
+    for kind in ("open_book", "counterfactual", "fictional"):
+        answers = [item.expected.answer for item in reading_items(kind)]
+        stats[f"changed_answers_{kind}"] = changed_answers(tokenizer, keep, answers)
+    return {k: round(v, 4) for k, v in stats.items()}
+
+
+def build_keep_set_file(base: Path, size: int, short_letters: int = SHORT_LETTERS,
+                        out: Path | None = None) -> Path:
+    """Select the keep-set of `size` tokens for the tokenizer at `base` and write it as JSON."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    spec = tokenizer_spec(tokenizer)
+    counts, required = use_counts(tokenizer)
+    keep = select_keep_set(spec, size, counts, short_letters=short_letters, required=required)
+    record = {
+        "size": size,
+        "tokenizer": spec_digest(spec),
+        "rule": {"short_letters": short_letters, "corpus_chars": CORPUS_CHARS,
+                 "knowledge_base_tokens": len(required)},
+        "stats": keep_set_stats(tokenizer, keep),
+        "command": f"python -m pruning.vocab build-keep-set --size {size} "
+                   f"--short-letters {short_letters}",
+        "tokens": keep,
+    }
+    path = out or keep_set_file(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m pruning.vocab build-keep-set --size N`: write pruning/data/keep-set-N.json."""
+    from cogcore.paths import default_base_dir
+
+    parser = argparse.ArgumentParser(prog="python -m pruning.vocab")
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build-keep-set", help="select and write a committed keep-set")
+    build.add_argument("--size", type=int, action="append", required=True)
+    build.add_argument("--short-letters", type=int, default=SHORT_LETTERS)
+    build.add_argument("--base", type=Path, default=default_base_dir())
+    build.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    for size in args.size:
+        path = build_keep_set_file(args.base, size, args.short_letters,
+                                   args.out if len(args.size) == 1 else None)
+        stats = json.loads(path.read_text(encoding="utf-8"))["stats"]
+        print(f"{path}: {size} tokens {stats}")
+
+
+if __name__ == "__main__":
+    main()
