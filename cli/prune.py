@@ -70,7 +70,8 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
     )
     return PruneConfig(
         method=method, width=width, seed=options["seed"], refit=options["refit"],
-        heal_steps=options["heal_steps"], heal_lr=options["heal_lr"],
+        refit_prose_chars=options["refit_prose_chars"], heal_steps=options["heal_steps"],
+        heal_lr=options["heal_lr"],
         vocab_size=options["vocab_size"], contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
                         projections=options["kfac_projections"]),
@@ -111,6 +112,8 @@ def prune_command(
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     refit: bool = typer.Option(True, help="Least-squares refit of the kept down_proj"),
+    refit_prose_chars: int = typer.Option(0, min=0, help="Characters of general prose the "
+                                          "refit also reproduces the base on"),
     attribution: str = typer.Option("grad_x_act", help="grad_x_act or activation"),
     combine: str = typer.Option("ratio", help="ratio or difference (fact vs retain)"),
     retain_reduce: str = typer.Option("mean", help="mean or max over the retain sets"),
@@ -132,7 +135,8 @@ def prune_command(
     base = base or default_base_dir()
     _check_vocab(base, vocab_size)
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
-                  heal_steps=heal_steps, heal_lr=heal_lr, vocab_size=vocab_size,
+                  refit_prose_chars=refit_prose_chars, heal_steps=heal_steps, heal_lr=heal_lr,
+                  vocab_size=vocab_size,
                   attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass,
                   kfac_layers=_layers(kfac_layers), kfac_projections=_projections(kfac_projections))
@@ -173,6 +177,9 @@ def sweep_command(
                                    "comma-separated list makes each value a run"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
+    refit_prose_chars: int = typer.Option(0, min=0, help="Characters of general prose every "
+                                          "refit also reproduces the base on"),
+    retain_reduce: str = typer.Option("mean", help="mean or max over the retain sets"),
     calibration: int = typer.Option(64, min=1, help="Examples per calibration set"),
     evaluation: str = typer.Option("full", "--eval", help="full, medium or quick"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
@@ -188,10 +195,10 @@ def sweep_command(
     if any(h < 0 or h != int(h) for h in steps):
         raise PruneCliError(f"--heal-steps takes whole numbers of steps, not {heal_steps!r}")
     heals = [int(h) for h in steps] or [0]
-    defaults = {"seed": 0, "refit": True, "heal_steps": 0, "heal_lr": heal_lr,
-                "vocab_size": vocab_size,
+    defaults = {"seed": 0, "refit": True, "refit_prose_chars": refit_prose_chars,
+                "heal_steps": 0, "heal_lr": heal_lr, "vocab_size": vocab_size,
                 "attribution": "grad_x_act",
-                "combine": "ratio", "retain_reduce": "mean", "kfac_mass": 0.8,
+                "combine": "ratio", "retain_reduce": retain_reduce, "kfac_mass": 0.8,
                 "kfac_layers": _layers(kfac_layers),
                 "kfac_projections": _projections(kfac_projections)}
     runs = []

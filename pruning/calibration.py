@@ -127,10 +127,27 @@ class CalibrationSets:
     retain_examples: dict[str, list[Example]] = field(default_factory=dict)
     batch_size: int = 8
     max_tokens: int = 384
+    # General prose beyond the retain sets, for the least-squares refit only: the refit fits
+    # what each MLP writes on ordinary text, which a few dozen paragraphs under-determine.
+    prose: list[Example] = field(default_factory=list)
 
     def retain_batches(self) -> list[Batch]:
         """Every retain batch: what healing and the curvature factors see (never facts)."""
         return [batch for batches in self.retain.values() for batch in batches]
+
+    def refit_batches(self, tokenizer: PreTrainedTokenizerBase, prose_chars: int) -> list[Batch]:
+        """What the least-squares refit reproduces the base on: the retain sets, and the first
+        `prose_chars` characters of `prose` tokenized by `tokenizer`."""
+        if prose_chars > sum(len(e.target) for e in self.prose):
+            raise ValueError(f"{prose_chars} characters of prose asked, "
+                             f"{sum(len(e.target) for e in self.prose)} loaded")
+        chosen: list[Example] = []
+        for example in self.prose:
+            if sum(len(e.target) for e in chosen) >= prose_chars:
+                break
+            chosen.append(example)
+        return self.retain_batches() + make_batches(
+            tokenizer, chosen, batch_size=self.batch_size, max_tokens=self.max_tokens)
 
     def retain_batches_for(self, tokenizer: PreTrainedTokenizerBase) -> list[Batch]:
         """The retain examples tokenized by `tokenizer` (a trimmed vocabulary splits words
@@ -143,38 +160,49 @@ class CalibrationSets:
 
 
 def general_paragraphs(count: int) -> list[str]:
-    """`count` paragraphs from the end of the general text, far from the perplexity windows."""
-    from evaluation.data import general_text
+    """`count` paragraphs of general prose (`pruning.corpus`: never the perplexity texts)."""
+    from pruning.corpus import general_corpus
 
-    # The perplexity suite scores the start of the same text: calibrate on the other end.
-    return general_text().split("\n\n")[::-1][:count]
+    return general_corpus()[:count]
 
 
 def calibration_examples(tokenizer: PreTrainedTokenizerBase, count: int) -> dict[str, list]:
-    """Up to `count` examples per set, all from the calibration split of the evaluation data."""
+    """Up to `count` examples per set, all from the calibration split of the evaluation data.
+
+    Each headline reasoning task (the ones the base does well above chance: arithmetic) is a
+    retain set of its own, so that `count` examples protect it rather than a few shared with
+    every task; the other tasks share one set.
+    """
     from evaluation import data
+    from evaluation.suites import HEADLINE_TASKS
 
     def qa(items: Sequence) -> list[Example]:
         return [Example(i.prompt.render(tokenizer), i.target) for i in items[:count]]
 
-    tasks = data.REASONING_TASKS
-    reasoning = [
-        Example(item.context, item.answer)
-        for task in tasks
-        for item in data.reasoning_items(task, "calibration", -(-count // len(tasks)))
-    ][:count]
+    def choices(tasks: Sequence[str]) -> list[Example]:
+        per_task = -(-count // len(tasks))
+        return [Example(item.context, item.answer) for task in tasks
+                for item in data.reasoning_items(task, "calibration", per_task)][:count]
+
+    others = [task for task in data.REASONING_TASKS if task not in HEADLINE_TASKS]
     return {
         "facts": qa(data.closed_book_items("calibration")),
         **{kind: qa(data.reading_items(kind, "calibration")) for kind in data.READING_KINDS},
-        "reasoning": reasoning,
+        **{f"reasoning.{task}": choices([task]) for task in HEADLINE_TASKS},
+        "reasoning": choices(others),
         "general": [Example("", text) for text in general_paragraphs(count)],
     }
 
 
 def calibration_sets(
-    tokenizer: PreTrainedTokenizerBase, count: int, *, batch_size: int = 8, max_tokens: int = 384
+    tokenizer: PreTrainedTokenizerBase, count: int, *, batch_size: int = 8, max_tokens: int = 384,
+    prose_chars: int = 0,
 ) -> CalibrationSets:
-    """Tokenized calibration sets: closed-book facts, and reading/reasoning/general retain."""
+    """Tokenized calibration sets: closed-book facts, reading/reasoning/general retain, and
+    at least `prose_chars` characters of general prose (after the retain set's paragraphs)
+    for the refit."""
+    from pruning.corpus import general_corpus
+
     examples = calibration_examples(tokenizer, count)
     batched = {
         name: make_batches(tokenizer, items, batch_size=batch_size, max_tokens=max_tokens)
@@ -182,5 +210,10 @@ def calibration_sets(
     }
     facts = batched.pop("facts")
     examples.pop("facts")
+    prose: list[Example] = []
+    for paragraph in general_corpus()[count:]:
+        if sum(len(e.target) for e in prose) >= prose_chars:
+            break
+        prose.append(Example("", paragraph))
     return CalibrationSets(facts=facts, retain=batched, retain_examples=examples,
-                           batch_size=batch_size, max_tokens=max_tokens)
+                           batch_size=batch_size, max_tokens=max_tokens, prose=prose)

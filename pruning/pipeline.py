@@ -35,6 +35,7 @@ class PruneConfig:
     sequential_refit: bool = True
     heal_steps: int = 0
     heal_lr: float = 5e-5
+    refit_prose_chars: int = 0  # general prose the refit also reproduces (pruning/corpus.py)
     vocab_size: int | None = None  # keep the most frequent tokens only (pruning/vocab.py)
     vocab_selection: str = "use"  # "use": the keep-set by use; "rank": ids below vocab_size
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
@@ -105,8 +106,12 @@ def prune(
         compact_mlp(core, result.keep)
         result.seconds["score_and_cut"], clock = time.perf_counter() - clock, time.perf_counter()
         if reference is not None:
+            if cfg.refit_prose_chars and tokenizer is None:
+                raise PruneConfigError("a refit on prose needs the base's tokenizer")
+            batches = (data.refit_batches(tokenizer, cfg.refit_prose_chars)
+                       if cfg.refit_prose_chars else data.retain_batches())
             result.details["refit_residual"] = refit_down_proj(
-                core, reference, data.retain_batches(), sequential=cfg.sequential_refit
+                core, reference, batches, sequential=cfg.sequential_refit
             )
             result.seconds["refit"], clock = time.perf_counter() - clock, time.perf_counter()
             del reference
