@@ -14,6 +14,8 @@ API (a vocabulary keep-set and the least-squares refit both read it):
 - `general_corpus(max_chars=None) -> list[str]`: prose paragraphs, at most `max_chars` in all.
 - `knowledge_base_texts() -> list[str]`: the default knowledge base's documents, generated
   from `cogcore.facts` as `retrieval.default_kb` does (real entities only).
+- `prompt_texts(tokenizer) -> list[str]`: the scaffolding every served request carries (the
+  reader prompt of `cogcore.prompts` around two knowledge-base documents, chat template included).
 - `perplexity_texts() -> list[str]`: the texts the evaluation measures perplexity on.
 """
 
@@ -173,3 +175,17 @@ def knowledge_base_texts() -> list[str]:
     from cogcore.facts import load_entities
 
     return [entity.document() for entity in load_entities()]
+
+
+def prompt_texts(tokenizer) -> list[str]:  # noqa: ANN001 - any tokenizer with a chat template
+    """The reader prompt's scaffolding as the service renders it, around knowledge-base text.
+
+    No evaluation item enters: the question is a placeholder, the passages are real documents.
+    """
+    from cogcore.prompts import READER_PREFIX, READER_SYSTEM, reader_prompt
+
+    documents = knowledge_base_texts()[:2]
+    texts = [READER_SYSTEM, READER_PREFIX]
+    if getattr(tokenizer, "chat_template", None):
+        texts.append(reader_prompt("Which one is it?", documents).render(tokenizer))
+    return texts

@@ -67,3 +67,16 @@ def test_knowledge_base_texts_hold_real_entities_only() -> None:
     joined = "\n".join(texts)
     invented = [e.name for e in fictional_entities()]
     assert not [name for name in invented if f" {name} " in joined or f"{name} is" in joined]
+
+
+def test_prompt_texts_hold_the_reader_scaffolding_and_no_evaluation_item(
+    tiny_llama_dir: Path,
+) -> None:
+    from transformers import AutoTokenizer
+
+    from cogcore.prompts import READER_PREFIX, READER_SYSTEM
+
+    texts = corpus.prompt_texts(AutoTokenizer.from_pretrained(tiny_llama_dir))
+    rendered = texts[-1]
+    assert READER_SYSTEM in rendered and rendered.endswith(READER_PREFIX)
+    assert "Question: Which one is it?" in rendered and "Context:\n[1] " in rendered
