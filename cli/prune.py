@@ -36,7 +36,7 @@ def _width(base: Path, width: int | None, sparsity: float | None) -> int | None:
     return width
 
 
-def _check_vocab(base: Path, vocab_size: int | None) -> None:
+def _check_vocab(base: Path, vocab_size: int | None, selection: str) -> None:
     """Refuse a vocabulary size the base's tokenizer cannot be trimmed to, before any work."""
     if vocab_size is None:
         return
@@ -44,7 +44,7 @@ def _check_vocab(base: Path, vocab_size: int | None) -> None:
 
     from pruning.vocab import check_size
 
-    check_size(AutoTokenizer.from_pretrained(base, local_files_only=True), vocab_size)
+    check_size(AutoTokenizer.from_pretrained(base, local_files_only=True), vocab_size, selection)
 
 
 def _settings(base: Path, device: str, count: int, evaluation: str):  # noqa: ANN202
@@ -72,7 +72,8 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
         method=method, width=width, seed=options["seed"], refit=options["refit"],
         refit_prose_chars=options["refit_prose_chars"], heal_steps=options["heal_steps"],
         heal_lr=options["heal_lr"],
-        vocab_size=options["vocab_size"], contrastive=contrastive,
+        vocab_size=options["vocab_size"], vocab_selection=options["vocab_selection"],
+        contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
                         projections=options["kfac_projections"]),
     )
@@ -111,6 +112,8 @@ def prune_command(
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after the refit"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
+    vocab_selection: str = typer.Option("use", help="How the trim picks its tokens: use (the "
+                                        "committed keep-set) or rank (BPE merge rank)"),
     refit: bool = typer.Option(True, help="Least-squares refit of the kept down_proj"),
     refit_prose_chars: int = typer.Option(0, min=0, help="Characters of general prose the "
                                           "refit also reproduces the base on"),
@@ -133,10 +136,10 @@ def prune_command(
 
     parse_method(method)  # an unknown name fails before the checkpoint is read
     base = base or default_base_dir()
-    _check_vocab(base, vocab_size)
+    _check_vocab(base, vocab_size, vocab_selection)
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
                   refit_prose_chars=refit_prose_chars, heal_steps=heal_steps, heal_lr=heal_lr,
-                  vocab_size=vocab_size,
+                  vocab_size=vocab_size, vocab_selection=vocab_selection,
                   attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass,
                   kfac_layers=_layers(kfac_layers), kfac_projections=_projections(kfac_projections))
@@ -177,6 +180,7 @@ def sweep_command(
                                    "comma-separated list makes each value a run"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
+    vocab_selection: str = typer.Option("use", help="use (the committed keep-set) or rank"),
     refit_prose_chars: int = typer.Option(0, min=0, help="Characters of general prose every "
                                           "refit also reproduces the base on"),
     retain_reduce: str = typer.Option("mean", help="mean or max over the retain sets"),
@@ -190,13 +194,14 @@ def sweep_command(
 
     cutting = _cutting(methods)
     base = base or default_base_dir()
-    _check_vocab(base, vocab_size)
+    _check_vocab(base, vocab_size, vocab_selection)
     steps = _floats(heal_steps)
     if any(h < 0 or h != int(h) for h in steps):
         raise PruneCliError(f"--heal-steps takes whole numbers of steps, not {heal_steps!r}")
     heals = [int(h) for h in steps] or [0]
     defaults = {"seed": 0, "refit": True, "refit_prose_chars": refit_prose_chars,
                 "heal_steps": 0, "heal_lr": heal_lr, "vocab_size": vocab_size,
+                "vocab_selection": vocab_selection,
                 "attribution": "grad_x_act",
                 "combine": "ratio", "retain_reduce": retain_reduce, "kfac_mass": 0.8,
                 "kfac_layers": _layers(kfac_layers),

@@ -15,16 +15,26 @@ from pathlib import Path
 from pruning.pipeline import PruneConfig
 from pruning.report import write_core_report
 from pruning.runs import RunSettings, prune_job
+from pruning.scoring import ContrastiveConfig
 
 DEFAULT_WIDTH = 1367  # of SmolLM2-135M's 1536 neurons per MLP (11% cut): with the trimmed
 # vocabulary, 79.5% of the base's parameters
 DEFAULT_VOCAB = 16384  # of 49152 tokens
 DEFAULT_CALIBRATION = 64  # examples per calibration set
+DEFAULT_PROSE_CHARS = 200_000  # general prose the refit reproduces beside the retain sets
+# By merge rank, not by use: the use-based keep-set from the offline docstring corpus costs
+# 10x perplexity on everyday English (docs/core-report.md, "Vocabulary by use").
+DEFAULT_VOCAB_SELECTION = "rank"
 
 
 def default_config(width: int = DEFAULT_WIDTH) -> PruneConfig:
-    """The default core's recipe: contrastive neurons, least-squares refit, trimmed vocabulary."""
-    return PruneConfig(method="contrastive", width=width, vocab_size=DEFAULT_VOCAB)
+    """The default core's recipe: contrastive neurons (the most-protective retain set decides,
+    arithmetic protected by sets of its own), least-squares refit on retain sets and prose,
+    trimmed vocabulary."""
+    return PruneConfig(method="contrastive", width=width, vocab_size=DEFAULT_VOCAB,
+                       vocab_selection=DEFAULT_VOCAB_SELECTION,
+                       refit_prose_chars=DEFAULT_PROSE_CHARS,
+                       contrastive=ContrastiveConfig(retain_reduce="max"))
 
 
 def is_current(out: Path, base: Path, cfg: PruneConfig) -> bool:
