@@ -77,7 +77,7 @@ def collect_neuron_stats(
     model.requires_grad_(False)
     try:
         for batch in track(iterate(batches, model.device), f"scoring {label}",
-                           total=len(batches), console=console, transient=True):
+                           total=len(batches), console=console):
             with capture_mlp_inputs(model, gradients) as acts, torch.set_grad_enabled(gradients):
                 loss = answer_loss(model, batch)
                 if gradients:

@@ -115,8 +115,7 @@ def refit_down_proj(
     layers, sources = decoder_layers(source), mlp_modules(source)
     states = _first_layer_inputs(source, batches)
     masks = [batch.attention_mask.bool().to(source.device) for batch in batches]
-    for index in track(range(len(students)), "least-squares refit", console=console,
-                       transient=True):
+    for index in track(range(len(students)), "least-squares refit", console=console):
         xx, yx, yy = _layer_moments(layers[index], sources[index], students[index],
                                     teachers[index], states, masks)
         damp = ridge * xx.diagonal().mean().clamp_min(1e-12)
@@ -151,7 +150,7 @@ def distill(
     optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
     losses = []
     cycle = itertools.cycle(batches)
-    for _ in track(range(steps), "distilling from the base", console=console, transient=True):
+    for _ in track(range(steps), "distilling from the base", console=console):
         batch = next(cycle).to(student.device)
         real = batch.attention_mask.bool()
         with torch.no_grad():

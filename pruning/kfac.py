@@ -85,7 +85,7 @@ def kfac_factors(
     try:
         with torch.enable_grad():
             for batch in track(iterate(batches, model.device), "K-FAC factors", total=len(batches),
-                               console=console, transient=True):
+                               console=console):
                 answer_loss(model, batch).backward()
                 real = batch.attention_mask.bool()
                 tokens += int(real.sum())
