@@ -138,16 +138,12 @@ class CalibrationSets:
     def refit_batches(self, tokenizer: PreTrainedTokenizerBase, prose_chars: int) -> list[Batch]:
         """What the least-squares refit reproduces the base on: the retain sets, and the first
         `prose_chars` characters of `prose` tokenized by `tokenizer`."""
-        if prose_chars > sum(len(e.target) for e in self.prose):
-            raise ValueError(f"{prose_chars} characters of prose asked, "
-                             f"{sum(len(e.target) for e in self.prose)} loaded")
-        chosen: list[Example] = []
-        for example in self.prose:
-            if sum(len(e.target) for e in chosen) >= prose_chars:
-                break
-            chosen.append(example)
+        loaded = sum(len(e.target) for e in self.prose)
+        if prose_chars > loaded:
+            raise ValueError(f"{prose_chars} characters of prose asked, {loaded} loaded")
         return self.retain_batches() + make_batches(
-            tokenizer, chosen, batch_size=self.batch_size, max_tokens=self.max_tokens)
+            tokenizer, _first_chars(self.prose, prose_chars), batch_size=self.batch_size,
+            max_tokens=self.max_tokens)
 
     def retain_batches_for(self, tokenizer: PreTrainedTokenizerBase) -> list[Batch]:
         """The retain examples tokenized by `tokenizer` (a trimmed vocabulary splits words
@@ -157,6 +153,18 @@ class CalibrationSets:
         return [batch for items in self.retain_examples.values()
                 for batch in make_batches(tokenizer, items, batch_size=self.batch_size,
                                           max_tokens=self.max_tokens)]
+
+
+def _first_chars(examples: Sequence[Example], chars: int) -> list[Example]:
+    """The shortest prefix of `examples` whose targets hold at least `chars` characters."""
+    chosen: list[Example] = []
+    total = 0
+    for example in examples:
+        if total >= chars:
+            break
+        chosen.append(example)
+        total += len(example.target)
+    return chosen
 
 
 def general_paragraphs(count: int) -> list[str]:
@@ -210,10 +218,6 @@ def calibration_sets(
     }
     facts = batched.pop("facts")
     examples.pop("facts")
-    prose: list[Example] = []
-    for paragraph in general_corpus()[count:]:
-        if sum(len(e.target) for e in prose) >= prose_chars:
-            break
-        prose.append(Example("", paragraph))
+    prose = _first_chars([Example("", p) for p in general_corpus()[count:]], prose_chars)
     return CalibrationSets(facts=facts, retain=batched, retain_examples=examples,
                            batch_size=batch_size, max_tokens=max_tokens, prose=prose)
