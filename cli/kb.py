@@ -82,22 +82,40 @@ def _fit_router(path: Path, embedder: TextEncoder) -> None:
 
 @app.command("add")
 def add(
-    paths: list[Path] = typer.Argument(..., help=".txt, .md or .jsonl (id/text/metadata) files"),
+    paths: list[Path] = typer.Argument(
+        ..., help=".txt, .md, .html, .pdf or .jsonl (id/text/metadata) files"),
     kb: Path = KB_OPTION,
     index: str = INDEX_OPTION,
+    fmt: str = typer.Option(
+        None, "--format", help="Read every file as text, markdown, html or pdf "
+        "[default: by extension]"),
 ) -> None:
-    """Add or replace documents from files (directories are searched for such files)."""
+    """Add or replace documents from files (directories are searched for such files).
+
+    A .jsonl file holds one document per line; any other file is split by its structure
+    (headings, paragraphs, PDF pages) into documents `<path>#<n>` that record where they lie.
+    """
+    from retrieval.formats import FORMATS, drop_sections, section_id, sections_held
     from retrieval.sources import expand, read_documents
 
+    if fmt is not None and fmt not in FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}",
+                                 param_hint="--format")
     files = expand(paths)
-    documents = [d for f in files for d in read_documents(f)]
+    documents = [d for f in files for d in read_documents(f, fmt)]
+    parts = {d.metadata["file_id"]: d.metadata["sections"] for d in documents
+             if isinstance(d.metadata, dict)
+             and d.id == section_id(str(d.metadata.get("file_id")), d.metadata.get("section"))}
     with _open(kb, index) as base, _progress() as bar:
+        held = {file_id: sections_held(base, file_id) for file_id in parts}
         task = bar.add_task("adding documents", total=len(documents))
         for start in range(0, len(documents), 128):
             chunk = documents[start : start + 128]
             for doc_id, n_chunks in base.upsert(chunk):
                 typer.echo(f"{doc_id}\t{n_chunks} chunks")
             bar.advance(task, len(chunk))
+        for file_id, count in parts.items():  # a shorter new version: its old tail goes
+            drop_sections(base, file_id, count, held[file_id])
     _fit_router(base.path, base.embedder)
 
 
