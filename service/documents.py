@@ -1,29 +1,52 @@
-"""The documents API: batch upsert, get, delete, list and search over the knowledge base.
+"""The documents and files API: documents (batch upsert, get, delete, list), files (upload of
+text, Markdown, HTML or PDF, get, delete, list) and search over the knowledge base.
 
 Reads need an API key (when keys are set); writes need an admin key. A write is durable (the
 store's commit) and searchable by the next request when its response is sent. The store's own
 validation errors become 4xx responses through `service.errors`.
+
+A file (`POST /v1/files`, multipart, as OpenAI's) is parsed and split by its structure
+(`retrieval.formats`) and stored as one document per section, `<file id>#<n>`, each with its
+place in the file in its metadata; a citation of one names the file and the place. The
+whole file is parsed before anything is written, and its sections are written in one commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
+from retrieval.errors import DocumentNotFoundError, InvalidMetadataError
+from retrieval.formats import (
+    detect_format,
+    drop_sections,
+    file_documents,
+    parse,
+    section_id,
+    sections_held,
+)
 from service.auth import require_admin_key, require_api_key
-from service.errors import NotReady, error_responses
+from service.errors import NotReady, UnsupportedParameter, error_responses
 from service.protocol import (
     DeletedDocument,
     DocumentOut,
     DocumentPage,
+    FileDeleted,
+    FileList,
+    FileObject,
     SearchHit,
     SearchRequest,
     SearchResponse,
     UpsertedDocument,
     UpsertRequest,
     UpsertResponse,
+    now,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +55,7 @@ if TYPE_CHECKING:
 
 MAX_PAGE = 1000
 MAX_OFFSET = 2**62  # SQLite integers are 64-bit: a larger OFFSET would overflow, not page
+PURPOSES = ("assistants", "user_data")  # OpenAI's purposes for files a model reads
 
 
 class DocumentService:
@@ -39,6 +63,7 @@ class DocumentService:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
+        self._files = threading.Lock()  # a file's sections change under one writer at a time
 
     async def upsert(self, req: UpsertRequest) -> UpsertResponse:
         """Insert or replace documents; all or nothing."""
@@ -71,6 +96,98 @@ class DocumentService:
         return SearchResponse(data=[
             SearchHit(id=h.chunk_id, document_id=h.document_id, text=h.text, score=h.score,
                       metadata=h.metadata) for h in hits])
+
+
+    async def upload(self, upload: FileUpload) -> FileObject:
+        """Parse a file by its format, store its sections in one commit, drop older extra ones.
+
+        The id is the caller's, else `file-` and a hash of the content: uploading the same
+        bytes again replaces the file instead of adding a copy.
+        """
+        fmt = detect_format(upload.filename, upload.media_type, upload.format)
+        metadata = _metadata(upload.metadata)
+        file_id = upload.id or "file-" + hashlib.sha256(upload.data).hexdigest()[:24]
+        sections = await asyncio.to_thread(parse, upload.data, fmt,
+                                           self.kb.settings.max_text_bytes)
+        created = now()
+        docs = file_documents(file_id, sections, fmt, metadata,
+                              filename=upload.filename or file_id,
+                              extra={"bytes": len(upload.data), "created_at": created,
+                                     "purpose": upload.purpose})
+
+        def write() -> int:
+            with self._files:
+                held = sections_held(self.kb, file_id)
+                done = self.kb.upsert(docs)
+                drop_sections(self.kb, file_id, len(docs), held)
+            return sum(n for _, n in done)
+
+        chunks = await asyncio.to_thread(write)
+        return _file_out(docs[0].metadata, chunks)
+
+    async def get_file(self, file_id: str) -> FileObject:
+        """One uploaded file, from its first section's record."""
+        doc = await asyncio.to_thread(self.kb.get, section_id(file_id, 0))
+        if doc.metadata.get("file_id") != file_id:
+            raise DocumentNotFoundError(f"no file with id {file_id!r}")
+        return _file_out(doc.metadata)
+
+    async def delete_file(self, file_id: str) -> FileDeleted:
+        """Delete every section of a file (404 when unknown)."""
+        await self.get_file(file_id)
+
+        def drop() -> int:
+            with self._files:
+                return drop_sections(self.kb, file_id, 0, sections_held(self.kb, file_id))
+
+        return FileDeleted(id=file_id, chunks=await asyncio.to_thread(drop))
+
+    async def files(self) -> FileList:
+        """Every uploaded file; a scan of the documents (files are few beside them)."""
+        def scan() -> list[FileObject]:
+            found, offset = [], 0
+            while page := self.kb.list(offset, MAX_PAGE):
+                found += [_file_out(d.metadata) for d in page
+                          if d.id == section_id(str(d.metadata.get("file_id")), 0)
+                          and "purpose" in d.metadata]
+                offset += len(page)
+            return found
+
+        return FileList(data=await asyncio.to_thread(scan))
+
+
+@dataclass(frozen=True)
+class FileUpload:
+    """One multipart upload, as the route received it."""
+
+    data: bytes
+    filename: str | None
+    media_type: str | None
+    purpose: str
+    id: str | None = None
+    format: str | None = None
+    metadata: str | None = None
+
+
+def _metadata(raw: str | None) -> dict[str, Any]:
+    """The upload's `metadata` field: a JSON object, or nothing."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidMetadataError(f"metadata is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidMetadataError("metadata must be a JSON object")
+    return value
+
+
+def _file_out(meta: dict[str, Any], chunks: int | None = None) -> FileObject:
+    return FileObject(id=meta["file_id"], bytes=meta.get("bytes", 0),
+                      created_at=meta.get("created_at", 0),
+                      filename=meta.get("filename", meta["file_id"]),
+                      purpose=meta.get("purpose", "assistants"), format=meta["format"],
+                      sections=meta["sections"], chunks=chunks)
 
 
 def _out(doc: StoredDocument) -> DocumentOut:
@@ -116,6 +233,40 @@ def documents_router() -> APIRouter:
                    response_model=DeletedDocument, responses=error_responses(400, 403, 404, 409))
     async def delete(doc_id: str, docs: Docs) -> Any:
         return await docs.delete(doc_id)
+
+    @router.post("/files", dependencies=write, response_model=FileObject,
+                 responses=error_responses(400, 403, 409, 413))
+    async def upload(
+        docs: Docs,
+        file: Annotated[UploadFile, File(description="text, Markdown, HTML or PDF")],
+        purpose: Annotated[str, Form()] = "assistants",
+        id: Annotated[str | None, Form(description="the file's id; the same id replaces "
+                                       "[default: file- and a hash of the content]")] = None,
+        format: Annotated[str | None, Form(description="text, markdown, html or pdf "
+                                           "[default: by media type, else extension]")] = None,
+        metadata: Annotated[str | None, Form(description="a JSON object, given to every "
+                                             "section")] = None,
+    ) -> Any:
+        if purpose not in PURPOSES:
+            raise UnsupportedParameter(f"purpose must be one of {', '.join(PURPOSES)}: files "
+                                       "here are read by the model", "purpose")
+        upload = FileUpload(await file.read(), file.filename, file.content_type, purpose,
+                            id, format, metadata)
+        return await docs.upload(upload)
+
+    @router.get("/files", dependencies=read, response_model=FileList)
+    async def files(docs: Docs) -> Any:
+        return await docs.files()
+
+    @router.get("/files/{file_id:path}", dependencies=read, response_model=FileObject,
+                responses=error_responses(400, 404))
+    async def get_file(file_id: str, docs: Docs) -> Any:
+        return await docs.get_file(file_id)
+
+    @router.delete("/files/{file_id:path}", dependencies=write, response_model=FileDeleted,
+                   responses=error_responses(400, 403, 404, 409))
+    async def delete_file(file_id: str, docs: Docs) -> Any:
+        return await docs.delete_file(file_id)
 
     @router.post("/search", dependencies=read, response_model=SearchResponse,
                  responses=error_responses(400, 413))

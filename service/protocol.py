@@ -12,7 +12,14 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 
@@ -167,11 +174,38 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class URLCitation(BaseModel):
+    """OpenAI's `url_citation`: the source, and the span of the reply it supports.
+
+    `url` is this service's address of the cited document (relative: GET it with the same
+    key); `title` names the document and the place in it. Beside OpenAI's four fields, the
+    cited chunk: `document_id`, `chunk_id`, `file_id` (when it came from an uploaded file)
+    and `location` (`page`, `heading_path`, `char_start`, `char_end`, as far as known).
+    """
+
+    start_index: int
+    end_index: int
+    title: str
+    url: str
+    document_id: str
+    chunk_id: int
+    file_id: str | None = None
+    location: dict[str, Any] = Field(default_factory=dict)
+
+
+class Annotation(BaseModel):
+    """One annotation of an assistant message: a citation, as OpenAI's chat completions."""
+
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: URLCitation
+
+
 class AssistantMessage(BaseModel):
-    """The generated message of a chat completion."""
+    """The generated message of a chat completion, with a citation per source it read."""
 
     role: Literal["assistant"] = "assistant"
     content: str
+    annotations: list[Annotation] = Field(default_factory=list)
 
 
 class ChatChoice(BaseModel):
@@ -215,10 +249,20 @@ class ChatCompletionResponse(BaseModel):
 
 
 class DeltaMessage(BaseModel):
-    """The increment of one streamed chat chunk."""
+    """The increment of one streamed chat chunk; the annotations come once, with the last."""
 
     role: Literal["assistant"] | None = None
     content: str | None = None
+    annotations: list[Annotation] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_annotations(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Sent once: the openai client merges a list sent twice by index, which citations
+        # lack; every other chunk leaves the key out.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("annotations") is None:
+            data.pop("annotations", None)
+        return data
 
 
 class ChatChunkChoice(BaseModel):
@@ -377,3 +421,41 @@ class SearchResponse(BaseModel):
 
     object: Literal["list"] = "list"
     data: list[SearchHit]
+
+
+class FileObject(BaseModel):
+    """POST /v1/files and GET /v1/files/{id}: OpenAI's file object, parsed into the store.
+
+    Beside OpenAI's fields: the `format` it was read as, and the `sections` (documents
+    `<id>#<n>`) and `chunks` it was stored as.
+    """
+
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: Literal["processed"] = "processed"
+    status_details: str | None = None
+    expires_at: int | None = None
+    format: str
+    sections: int
+    chunks: int | None = None  # known on upload
+
+
+class FileList(BaseModel):
+    """GET /v1/files: the uploaded files, in id order."""
+
+    object: Literal["list"] = "list"
+    data: list[FileObject]
+    has_more: bool = False
+
+
+class FileDeleted(BaseModel):
+    """DELETE /v1/files/{id}."""
+
+    id: str
+    object: Literal["file"] = "file"
+    deleted: bool = True
+    chunks: int

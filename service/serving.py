@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from service.citations import annotations
 from service.engine import Delta, Engine
 from service.errors import (
     ContextLengthExceeded,
@@ -216,8 +217,9 @@ class Serving:
         text, last = await _collect(deltas)
         return ChatCompletionResponse(
             id=new_id("chatcmpl"), created=now(), model=self.model_name, usage=_usage(last),
-            choices=[ChatChoice(message=AssistantMessage(content=text),
-                                finish_reason=last.finish_reason)],
+            choices=[ChatChoice(message=AssistantMessage(
+                content=text, annotations=annotations(text, grounded.sources)),
+                finish_reason=last.finish_reason)],
             cogcore=_info(grounded))
 
     async def completion(self, req: CompletionRequest) -> CompletionResponse:
@@ -245,10 +247,16 @@ class Serving:
 
         first = chunk(DeltaMessage(role="assistant", content=""))
         first.cogcore = _info(grounded)
-        return _sse(deltas, first, lambda d: chunk(DeltaMessage(content=d.text or None)
-                                                   if d.text else DeltaMessage(),
-                                                   d.finish_reason),
-                    usage if _include_usage(req) else None)
+        said: list[str] = []
+
+        def step(d: Delta) -> ChatCompletionChunk:
+            said.append(d.text)
+            delta = DeltaMessage(content=d.text or None)
+            if d.finish_reason and grounded.sources:  # the citations, once, with the last
+                delta.annotations = annotations("".join(said), grounded.sources)
+            return chunk(delta, d.finish_reason)
+
+        return _sse(deltas, first, step, usage if _include_usage(req) else None)
 
     async def completion_stream(self, req: CompletionRequest) -> AsyncIterator[str]:
         """Queue a text completion now; its SSE lines (sources, deltas, usage, [DONE])."""
