@@ -36,9 +36,13 @@ SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "ma
             ".html": "html", ".htm": "html", ".xhtml": "html", ".pdf": "pdf"}
 MEDIA_TYPES = {"text/plain": "text", "text/markdown": "markdown", "text/x-markdown": "markdown",
                "text/html": "html", "application/xhtml+xml": "html", "application/pdf": "pdf"}
-# A section is packed up to this many characters of body: about one chunk of the default
-# store (128 embedder tokens), so a chunk's location is its section's.
-SECTION_CHARS = 600
+# Neighbouring blocks are packed into a section up to this many characters; 0 makes each
+# sentence (list item, table row) a section of its own, headed by its headings, as
+# LlamaIndex's sentence-window parser embeds single sentences. Measured by
+# benchmarks/files_eval.py (docs/facts.md): the service's reader reads one evidence sentence,
+# and a paragraph's headings otherwise lead only its first, which then wins every question
+# that names the document's subject. Sentences: 1.00 on the tune half; 600 characters: 0.90.
+SECTION_CHARS = 0
 SEPARATOR = "#"  # <file id>#<section number>
 # Metadata keys a file's sections get; a caller's metadata may not set them.
 RESERVED = ("file_id", "filename", "format", "section", "sections", "page", "heading_path",

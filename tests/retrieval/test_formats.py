@@ -79,7 +79,7 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
 
 
 def test_markdown_sections_keep_their_headings_and_source_offsets() -> None:
-    sections = parse(MARKDOWN, "markdown")
+    sections = parse(MARKDOWN, "markdown", section_chars=600)
     paths = [s.heading_path for s in sections]
     assert paths == [("Vellmar Archive",), ("Vellmar Archive", "Opening hours"),
                      ("Vellmar Archive", "Opening hours", "Fees"), ("Second title",)]
@@ -95,7 +95,7 @@ def test_markdown_sections_keep_their_headings_and_source_offsets() -> None:
 
 
 def test_html_blocks_skip_scripts_and_keep_headings() -> None:
-    sections = parse(HTML, "html")
+    sections = parse(HTML, "html", section_chars=600)
     assert [s.heading_path for s in sections] == [("Guide",), ("Guide", "Rooms"),
                                                   ("Guide", "Staff")]
     text = " ".join(s.text for s in sections)
@@ -110,12 +110,23 @@ def test_pdf_sections_are_per_page_with_offsets_in_the_page_text() -> None:
 
     data = make_pdf([["The Lumeri ferry leaves Oskarby pier at 7:40 every morning.",
                       "Tickets cost 14 kroner."],
-                     ["The cold store of Vessa Wharf holds 320 pallets."]], title="Harbour")
-    sections = parse(data, "pdf")
-    assert [(s.page, s.heading_path) for s in sections] == [(1, ("Harbour",)), (2, ("Harbour",))]
-    assert "7:40" in sections[0].text and "320 pallets" in sections[1].text
+                     ["Storage", "The cold store of Vessa Wharf holds 320 pallets.",
+                      "Forklift permits are issued", "by Ilse Marrow."]], title="Harbour")
+    sections = parse(data, "pdf", section_chars=600)
+    assert [(s.page, s.heading_path) for s in sections] == [(1, ("Harbour",)),
+                                                            (2, ("Harbour", "Storage"))]
+    assert "7:40" in sections[0].text and "permits are issued by Ilse" in sections[1].text
     page_two = PdfReader(io.BytesIO(data)).pages[1].extract_text()
     assert page_two[sections[1].start:sections[1].end].startswith("The cold store")
+
+
+def test_by_default_each_sentence_is_a_section_under_its_headings() -> None:
+    sections = parse(MARKDOWN, "markdown")
+    texts = [s.stored_text() for s in sections]
+    assert texts[:2] == ["Vellmar Archive\nThe archive keeps parish records from Osterlund.",
+                         "Vellmar Archive\nIt was founded in 1871."]
+    assert "Vellmar Archive > Opening hours\nLockers are free" in texts
+    assert all(s.text for s in sections) and len(sections) == 8
 
 
 def test_a_long_paragraph_is_cut_between_sentences_with_exact_offsets() -> None:
@@ -127,8 +138,8 @@ def test_a_long_paragraph_is_cut_between_sentences_with_exact_offsets() -> None:
 
 
 def test_documents_carry_the_file_and_the_location() -> None:
-    docs = file_documents("f-1", parse(MARKDOWN, "markdown"), "markdown", {"team": "ops"},
-                          filename="a.md")
+    docs = file_documents("f-1", parse(MARKDOWN, "markdown", section_chars=600), "markdown",
+                          {"team": "ops"}, filename="a.md")
     assert [d.id for d in docs] == ["f-1#0", "f-1#1", "f-1#2", "f-1#3"]
     meta = docs[2].metadata
     assert meta["file_id"] == "f-1" and meta["team"] == "ops" and meta["sections"] == 4
@@ -186,15 +197,16 @@ def test_kb_add_reads_files_by_extension_and_replaces_a_shorter_version(tmp_path
     docs = [d for f in files for d in read_documents(f)]
     assert docs[0].id == f"{tmp_path / 'a.md'}#0" and docs[-1].metadata["page"] == 1
     as_text = list(read_documents(tmp_path / "a.md", "text"))
-    assert as_text[0].metadata["format"] == "text" and "*parish*" in as_text[0].text
+    assert as_text[0].metadata["format"] == "text"
+    assert any("*parish*" in d.text for d in as_text)
     with pytest.raises(UnsupportedFormatError, match="skip.docx"):
         list(read_documents(tmp_path / "skip.docx"))
     with KnowledgeBase.open(tmp_path / "kb", embedder=HashingEncoder()) as kb:
         file_id = str(tmp_path / "a.md")
         kb.upsert([d for d in docs if d.metadata["file_id"] == file_id])
-        assert sections_held(kb, file_id) == 4
+        assert sections_held(kb, file_id) == 8
         short = file_documents(file_id, parse("One line.", "markdown"), "markdown")
         kb.upsert(short)
-        assert drop_sections(kb, file_id, len(short), 4) == 3
+        assert drop_sections(kb, file_id, len(short), 8) == 7
         assert sections_held(kb, file_id) == 1 and kb.count() == 1
         assert kb.get(section_id(file_id, 0)).text == "One line."

@@ -60,9 +60,10 @@ def test_markdown_upload_is_stored_by_section_with_its_location(client: TestClie
     body = response.json()
     assert body["id"] == "archive" and body["object"] == "file"
     assert body["filename"] == "archive.md" and body["format"] == "markdown"
-    assert body["sections"] == 4 and body["chunks"] >= 4 and body["bytes"] == len(MARKDOWN)
-    assert client.get("/v1/files/archive", headers=auth(READ)).json()["sections"] == 4
-    fees = client.get("/v1/documents/" + quote("archive#2", safe=""), headers=auth(READ))
+    # One section per sentence, list item or table row (retrieval.formats.SECTION_CHARS).
+    assert body["sections"] == 8 and body["chunks"] == 8 and body["bytes"] == len(MARKDOWN)
+    assert client.get("/v1/files/archive", headers=auth(READ)).json()["sections"] == 8
+    fees = client.get("/v1/documents/" + quote("archive#6", safe=""), headers=auth(READ))
     meta = fees.json()["metadata"]
     assert meta["heading_path"] == ["Vellmar Archive", "Opening hours", "Fees"]
     assert MARKDOWN[meta["char_start"]:meta["char_end"]] == "A day pass costs 7 marks."
@@ -70,7 +71,7 @@ def test_markdown_upload_is_stored_by_section_with_its_location(client: TestClie
     found = client.post("/v1/search", json={"query": "day pass price", "k": 1,
                                             "filter": {"file_id": "archive"}},
                         headers=auth(READ)).json()["data"]
-    assert found[0]["document_id"] == "archive#2"
+    assert found[0]["document_id"] == "archive#6"
     assert [f["id"] for f in client.get("/v1/files", headers=auth(READ)).json()["data"]] \
         == ["archive"]
 
@@ -103,18 +104,18 @@ def test_a_grounded_reply_cites_the_section_and_its_place(client: TestClient) ->
     data = client.post("/v1/chat/completions", json=body, headers=auth(READ)).json()
     message = data["choices"][0]["message"]
     sources = data["cogcore"]["sources"]
-    assert sources and sources[0]["id"] == "archive#1"
+    assert sources and sources[0]["id"] == "archive#2"
     assert len(message["annotations"]) == len(sources)
     cite = message["annotations"][0]
     assert cite["type"] == "url_citation"
     assert cite["url_citation"] == {
         "start_index": 0, "end_index": len(message["content"]),
         "title": "archive.md, Vellmar Archive > Opening hours",
-        "url": "/v1/documents/archive%231", "document_id": "archive#1",
+        "url": "/v1/documents/archive%232", "document_id": "archive#2",
         "chunk_id": sources[0]["chunk_id"], "file_id": "archive",
         "location": {"heading_path": ["Vellmar Archive", "Opening hours"],
                      "char_start": MARKDOWN.index("- The reading"),
-                     "char_end": MARKDOWN.index("| Monday | closed |") + 19}}
+                     "char_end": MARKDOWN.index(" Saturdays.") + 11}}
     assert client.get(cite["url_citation"]["url"], headers=auth(READ)).status_code == 200
     streamed = client.post("/v1/chat/completions", json={**body, "stream": True},
                            headers=auth(READ))
@@ -164,10 +165,10 @@ def test_uploads_need_an_admin_key_and_a_file(client: TestClient) -> None:
 
 def test_a_shorter_version_replaces_the_file_and_a_failed_one_keeps_it(
         client: TestClient) -> None:
-    assert upload(client, "archive.md", MARKDOWN, id="archive").json()["sections"] == 4
+    assert upload(client, "archive.md", MARKDOWN, id="archive").json()["sections"] == 8
     assert_error(upload(client, "archive.pdf", b"%PDF-1.4 torn", id="archive"), 400,
                  "invalid_document")
-    assert client.get("/v1/files/archive", headers=auth(READ)).json()["sections"] == 4
+    assert client.get("/v1/files/archive", headers=auth(READ)).json()["sections"] == 8
     assert upload(client, "archive.md", "# New\n\nOnly this.", id="archive").status_code == 200
     assert client.get("/v1/files/archive", headers=auth(READ)).json()["sections"] == 1
     assert client.get("/v1/documents/" + quote("archive#3", safe=""),

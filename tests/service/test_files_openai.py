@@ -59,10 +59,10 @@ def test_files_upload_and_citations_parse_in_the_openai_client(client: OpenAI,
     assert message.annotations, "the grounded reply cites its sources"
     cite = message.annotations[0]
     assert cite.type == "url_citation"
-    assert cite.url_citation.url == f"/v1/documents/{uploaded.id}%231"
+    assert cite.url_citation.url == f"/v1/documents/{uploaded.id}%232"
     assert cite.url_citation.title == "archive.md, Vellmar Archive > Opening hours"
     assert cite.url_citation.end_index == len(message.content or "")
-    assert cite.url_citation.document_id == f"{uploaded.id}#1"  # an extension field
+    assert cite.url_citation.document_id == f"{uploaded.id}#2"  # an extension field
 
     chunks = list(client.chat.completions.create(**kwargs, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
