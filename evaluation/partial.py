@@ -1,30 +1,28 @@
 """Some suites of the full evaluation on one checkpoint, when the whole run does not fit.
 
-`python -m evaluation.partial CHECKPOINT OUT.json [TASK ...]` runs, at the full mode's sizes,
-only the suites added for issue 15, most needed first, writing OUT.json after each step: the
-reasoning tasks named (default: `HEADLINE_TASKS`) at `FULL.reasoning_count(task)` items each,
-one task at a time, then both perplexity texts, then the closed-book paraphrase set. Same code
-path as `cogcore eval` (the suite functions of `evaluation.suites`), so the figures equal the
-full run's for those suites; for a machine too busy to run the whole evaluation.
+    python -m evaluation.partial CHECKPOINT OUT.json [--suites a,b,...] [--tasks t1,t2,...]
+
+runs the suites named (`evaluation.suites.SUITES`; default: closed_book, open_book,
+counterfactual, fictional) at the full mode's sizes, writing OUT.json after each one. The
+reasoning suite takes `--tasks` (default: `HEADLINE_TASKS`) at `FULL.reasoning_count(task)`
+items each, one task at a time. Same code path as `cogcore eval`, so the figures equal the full
+run's for those suites, per-item vectors included: `evaluation.compare.paired_ratios` pairs
+them with a full run's result (suites absent from either side are left out).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from evaluation.data import closed_book_paraphrase_items, reasoning_items
-from evaluation.lm import HFEvalModel
-from evaluation.suites import (
-    CLOSED_BOOK_TOKENS,
-    FULL,
-    HEADLINE_TASKS,
-    answer_figures,
-    perplexity_figures,
-    reasoning_figures,
-)
+from evaluation.data import reasoning_items
+from evaluation.lm import EvalModel, HFEvalModel
+from evaluation.suites import FULL, HEADLINE_TASKS, SUITES, Sizes, reasoning_figures
+
+FORGETTING_AND_READING = ("closed_book", "open_book", "counterfactual", "fictional")
 
 
 def _track(label: str, total: int):
@@ -38,37 +36,53 @@ def _track(label: str, total: int):
     return advance
 
 
-def main(checkpoint: Path, out: Path, tasks: tuple[str, ...] = HEADLINE_TASKS) -> None:
-    """Run the suites and write their figures (with per-item results) to `out`."""
+def _reasoning(lm: EvalModel, tasks: Sequence[str], sizes: Sizes) -> dict:
+    items, logliks = [], []
+    for task in tasks:
+        done = reasoning_items(task, "heldout", sizes.reasoning_count(task))
+        logliks += lm.choice_logliks([(i.context, i.choices) for i in done],
+                                     _track(f"reasoning {task}", len(done)))
+        items += done
+    return reasoning_figures(items, logliks)
+
+
+def run(checkpoint: Path, out: Path, suites: Sequence[str] = FORGETTING_AND_READING,
+        tasks: Sequence[str] = HEADLINE_TASKS, sizes: Sizes = FULL) -> dict:
+    """Run `suites` on `checkpoint` at `sizes` and write their figures (with per-item results)
+    to `out`."""
     import torch
 
     from cogcore.checkpoint import load_causal_lm
 
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise SystemExit(f"unknown suites {unknown}; choose from {', '.join(SUITES)}")
     started = time.perf_counter()
     torch.manual_seed(0)
     model, tokenizer = load_causal_lm(checkpoint)
     lm = HFEvalModel(model, tokenizer, 32)
-    suites: dict[str, dict] = {}
-    items, logliks = [], []
-    for task in tasks:
-        done = reasoning_items(task, "heldout", FULL.reasoning_count(task))
-        logliks += lm.choice_logliks([(i.context, i.choices) for i in done],
-                                     _track(f"reasoning {task}", len(done)))
-        items += done
-        suites["reasoning"] = reasoning_figures(items, logliks)
-        out.write_text(json.dumps({"suites": suites}, indent=2) + "\n")
-    for key, text in (("perplexity", "general"), ("perplexity_second", "everyday")):
-        suites[key] = perplexity_figures(lm, FULL.perplexity_windows, _track, text)
-    out.write_text(json.dumps({"suites": suites}, indent=2) + "\n")
-    paraphrase = closed_book_paraphrase_items()[: FULL.paraphrase_count()]
-    replies = lm.generate([i.prompt for i in paraphrase], CLOSED_BOOK_TOKENS,
-                          _track("closed_book paraphrase", len(paraphrase)))
-    suites["closed_book"] = {"paraphrase": answer_figures(paraphrase, replies)}
-    result = {"model": str(checkpoint), "mode": "full (partial: evaluation.partial)",
-              "suites": suites, "seconds": time.perf_counter() - started,
-              "threads": torch.get_num_threads()}
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    result: dict = {"model": str(checkpoint), "mode": "full (partial: evaluation.partial)",
+                    "suites": {}, "threads": torch.get_num_threads()}
+    for name in suites:
+        result["suites"][name] = (_reasoning(lm, tasks, sizes) if name == "reasoning"
+                                  else SUITES[name](lm, sizes, _track))
+        result["seconds"] = time.perf_counter() - started
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.partial")
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--suites", default=",".join(FORGETTING_AND_READING),
+                        help=f"comma-separated, from {', '.join(SUITES)}")
+    parser.add_argument("--tasks", default=",".join(HEADLINE_TASKS),
+                        help="the reasoning tasks, comma-separated")
+    args = parser.parse_args(argv)
+    run(args.checkpoint, args.out, args.suites.split(","), args.tasks.split(","))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), tuple(sys.argv[3:]) or HEADLINE_TASKS)
+    main()

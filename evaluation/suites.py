@@ -158,22 +158,30 @@ def _generate(lm: EvalModel, items: Sequence[QAItem], tokens: int, track: Tracke
     return lm.generate([i.prompt for i in items], tokens, track(label, len(items)))
 
 
-def run_suites(lm: EvalModel, sizes: Sizes, track: Tracker) -> dict:
-    """Every suite on `lm`; `track(label, total)` gives the progress callback of each step."""
-    suites: dict[str, dict] = {"closed_book": {}}
+def closed_book_suite(lm: EvalModel, sizes: Sizes, track: Tracker) -> dict:
+    """Closed-book recall: the calibration entities, the held-out ones, and the held-out ones
+    asked with other templates, forms and relations."""
+    out = {}
     for split in ("calibration", "heldout"):
         items = closed_book_items(split)[: getattr(sizes, split)]
         replies = _generate(lm, items, CLOSED_BOOK_TOKENS, track, f"closed_book {split}")
-        suites["closed_book"][split] = answer_figures(items, replies)
-    # The held-out entities again, asked with other templates, forms and relations.
+        out[split] = answer_figures(items, replies)
     items = closed_book_paraphrase_items()[: sizes.paraphrase_count()]
     replies = _generate(lm, items, CLOSED_BOOK_TOKENS, track, "closed_book paraphrase")
-    suites["closed_book"]["paraphrase"] = answer_figures(items, replies)
-    for kind in ("open_book", "counterfactual", "fictional"):
-        items = reading_items(kind, "heldout")[: sizes.reading]
-        replies = _generate(lm, items, READER_TOKENS, track, kind)
-        figures = counterfactual_figures if kind == "counterfactual" else answer_figures
-        suites[kind] = figures(items, replies)
+    out["paraphrase"] = answer_figures(items, replies)
+    return out
+
+
+def reading_suite(lm: EvalModel, sizes: Sizes, track: Tracker, kind: str) -> dict:
+    """Answers read from a context: open_book, counterfactual or fictional."""
+    items = reading_items(kind, "heldout")[: sizes.reading]
+    replies = _generate(lm, items, READER_TOKENS, track, kind)
+    figures = counterfactual_figures if kind == "counterfactual" else answer_figures
+    return figures(items, replies)
+
+
+def reasoning_suite(lm: EvalModel, sizes: Sizes, track: Tracker) -> dict:
+    """Every reasoning task, scored by the log-likelihood of each choice."""
     choice_items = [
         item
         for task in REASONING_TASKS
@@ -181,8 +189,28 @@ def run_suites(lm: EvalModel, sizes: Sizes, track: Tracker) -> dict:
     ]
     questions = [(item.context, item.choices) for item in choice_items]
     logliks = lm.choice_logliks(questions, track("reasoning", len(questions)))
-    suites["reasoning"] = reasoning_figures(choice_items, logliks)
-    suites["perplexity"] = perplexity_figures(lm, sizes.perplexity_windows, track)
-    suites["perplexity_second"] = perplexity_figures(lm, sizes.perplexity_windows, track,
-                                                     "everyday")
-    return suites
+    return reasoning_figures(choice_items, logliks)
+
+
+# Each suite of the full evaluation, in the order `run_suites` runs them, under its result key.
+SUITES: dict[str, Callable[[EvalModel, Sizes, Tracker], dict]] = {
+    "closed_book": closed_book_suite,
+    "open_book": lambda lm, sizes, track: reading_suite(lm, sizes, track, "open_book"),
+    "counterfactual": lambda lm, sizes, track: reading_suite(lm, sizes, track, "counterfactual"),
+    "fictional": lambda lm, sizes, track: reading_suite(lm, sizes, track, "fictional"),
+    "reasoning": reasoning_suite,
+    "perplexity": lambda lm, sizes, track: perplexity_figures(
+        lm, sizes.perplexity_windows, track),
+    "perplexity_second": lambda lm, sizes, track: perplexity_figures(
+        lm, sizes.perplexity_windows, track, "everyday"),
+}
+
+
+def run_suites(lm: EvalModel, sizes: Sizes, track: Tracker,
+               names: Sequence[str] = tuple(SUITES)) -> dict:
+    """The suites `names` (default: every one) on `lm`; `track(label, total)` gives the
+    progress callback of each step."""
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        raise ValueError(f"unknown suites {unknown}; choose from {list(SUITES)}")
+    return {name: SUITES[name](lm, sizes, track) for name in names}

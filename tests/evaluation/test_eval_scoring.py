@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,3 +110,19 @@ def test_batched_left_padded_generation_equals_one_by_one(tiny_checkpoint: Path)
     alone = [greedy_generate(model, tokenizer, [t], max_new_tokens=6)[0] for t in texts]
     assert batched == alone
     assert all("\n" not in reply for reply in batched)
+
+
+def test_partial_runs_the_named_suites_and_pairs_with_itself(tiny_checkpoint: Path,
+                                                             tmp_path: Path) -> None:
+    """`evaluation.partial` writes only the suites asked, with per-item results that pair."""
+    from evaluation.compare import paired_ratios
+    from evaluation.partial import run
+
+    out = tmp_path / "partial.json"
+    result = run(tiny_checkpoint, out, ["fictional"], sizes=SIZES)
+    assert list(result["suites"]) == ["fictional"]
+    assert json.loads(out.read_text())["suites"]["fictional"]["n"] == SIZES.reading
+    ratios = paired_ratios(result, result)
+    assert list(ratios) == ["fictional"]
+    with pytest.raises(SystemExit, match="unknown suites"):
+        run(tiny_checkpoint, out, ["no_such_suite"])
