@@ -48,12 +48,21 @@ def context_block(passages: Sequence[str]) -> str:
     return "\n".join(f"[{i}] {passage.strip()}" for i, passage in enumerate(passages, start=1))
 
 
-def reader_prompt(question: str, passages: Sequence[str]) -> Prompt:
-    """The reader prompt: answer `question` from the numbered `passages` only."""
+def reader_prompt(question: str, passages: Sequence[str], system: str | None = None,
+                  history: Sequence[dict[str, str]] = ()) -> Prompt:
+    """The reader prompt: answer `question` from the numbered `passages` only.
+
+    In a chat, the client's `system` prompt comes first in the system message (the reader's
+    instruction after it, so it is the last word), and the earlier turns (`history`: user and
+    assistant messages, oldest first) come between it and the question with its evidence.
+    """
     user = f"Context:\n{context_block(passages)}\n\nQuestion: {question.strip()}"
+    instruction = f"{system.strip()}\n\n{READER_SYSTEM}" if system and system.strip() \
+        else READER_SYSTEM
     return Prompt(
         messages=(
-            {"role": "system", "content": READER_SYSTEM},
+            {"role": "system", "content": instruction},
+            *({"role": m["role"], "content": m["content"]} for m in history),
             {"role": "user", "content": user},
         ),
         assistant_prefix=READER_PREFIX,

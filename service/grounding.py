@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from retrieval.knowledge_base import Hit, KnowledgeBase
 
 Policy = Literal["auto", "always", "never"]
+Reader = Literal["copy", "restate"]
 NAME = re.compile(r"\b[A-Z][\w'-]*")
 OPENERS = frozenset(
     "what which who whom whose when where why how is are was were do does did can could "
@@ -59,19 +60,34 @@ class Grounded:
     abstained: bool = False
     prompt: Prompt | None = None
     query: str = ""
+    # The chat around the question, kept in the reader prompt: the client's system prompt and
+    # the earlier user and assistant messages (at most HISTORY_MESSAGES, oldest first).
+    system: str | None = None
+    history: tuple[dict[str, str], ...] = ()
+
+
+# Earlier chat messages the reader prompt keeps at most (two exchanges of a chat), before the
+# context budget drops the oldest: a follow-up's reply reads the turns it follows.
+HISTORY_MESSAGES = 4
 
 
 def fit_evidence(grounded: Grounded, size: Callable[[Prompt], int], budget: int
                  ) -> Grounded | None:
-    """The reader prompt with as many of the best passages as fit in `budget` tokens.
+    """The reader prompt with as much of the history and the best passages as fit in `budget`
+    tokens.
 
-    Passages are dropped from the worst up, never cut, and the sources list names exactly the
-    passages the model reads. None when not even the best passage fits.
+    The history goes first, from its oldest message; then passages, from the worst up. Nothing
+    is cut, and the sources list names exactly the passages the model reads. None when not
+    even the best passage fits alone.
     """
+    history = grounded.history
     for n in range(len(grounded.sources), 0, -1):
-        prompt = reader_prompt(grounded.query, [h.text for h in grounded.sources[:n]])
-        if size(prompt) <= budget:
-            return replace(grounded, sources=grounded.sources[:n], prompt=prompt)
+        texts = [h.text for h in grounded.sources[:n]]
+        for start in range(len(history) + 1):
+            prompt = reader_prompt(grounded.query, texts, grounded.system, history[start:])
+            if size(prompt) <= budget:
+                return replace(grounded, sources=grounded.sources[:n], prompt=prompt,
+                               history=history[start:])
     return None
 
 
@@ -150,6 +166,88 @@ def evidence_constraint(tokenizer: Any, texts: Iterable[str], stop_ids: Iterable
         breaks=breaks, word_starts=frozenset(starts), stop_ids=stops, no_repeat=no_repeat)
 
 
+@dataclass(frozen=True)
+class CopyConstraint:
+    """A grounded reply that copies one evidence sentence, from a word the reader chooses to
+    the sentence's end, and then stops.
+
+    The reader's own likelihood chooses where the copy starts (" the capital of Brunei is
+    ...", " Malaysia is MYR." or " Bandar Seri Begawan."); after that each token is the
+    evidence's next one. A 135M reader asked in other words than the evidence's ("Which city
+    serves as the seat of government of Brunei?") otherwise restates the question and wanders
+    ("the seat of government of Brunei is the seat or the seat ..."); docs/facts.md measures
+    the difference on benchmarks/paraphrase_eval.py.
+    """
+
+    runs: tuple[tuple[int, ...], ...]  # each evidence sentence's tokens, a space before it
+    starts: tuple[frozenset[int], ...]  # per run, the positions where a word begins
+    stop_ids: frozenset[int]
+
+    def allowed(self, reply: Sequence[int]) -> frozenset[int]:
+        """The ids that may follow the `reply` generated so far."""
+        n, said = len(reply), tuple(reply)
+        following: set[int] = set()
+        ended = False
+        for run, starts in zip(self.runs, self.starts, strict=True):
+            for s in starts:
+                if s + n <= len(run) and run[s:s + n] == said:
+                    if s + n == len(run):
+                        ended = True
+                    else:
+                        following.add(run[s + n])
+        return frozenset(following | self.stop_ids) if ended or not following \
+            else frozenset(following)
+
+
+def copy_constraint(tokenizer: Any, evidence: Iterable[str], stop_ids: Iterable[int],
+                    question: str = "") -> CopyConstraint:
+    """The constraint of a reply that copies a sentence of `evidence` from a word to its end.
+
+    The copy may not start where it would restate the `question` (two words of it in a row,
+    or its last word): the answer of an inverse question lies before them ("Which country has
+    the currency code MYR?": " Malaysia is MYR.", not " MYR."). A line that does not end a
+    sentence and is followed by another (a file section's heading path) is not copied; a
+    sentence that starts with an article is copied lowercased ("According to the context,
+    the capital of ...").
+    """
+    sentences = []
+    for text in evidence:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            if i == len(lines) - 1 or line.endswith((".", "!", "?")):
+                sentences.extend(line[a:b] for a, b in sentence_spans(line))
+    runs: list[tuple[int, ...]] = []
+    for sentence in sentences:
+        first, _, rest = sentence.partition(" ")
+        variants = [sentence]
+        if first in ("The", "A", "An") and rest:
+            variants = [first.lower() + " " + rest]
+        runs.extend(tuple(_encode(tokenizer, " " + v)) for v in variants)
+    asked = WORD.findall(question.lower())
+    starts = tuple(_word_starts(tokenizer, run, asked) for run in runs)
+    if not any(starts):  # the question holds every word: the copy starts at the beginning
+        starts = tuple(frozenset([0]) for _ in runs)
+    return CopyConstraint(tuple(runs), starts, frozenset(stop_ids))
+
+
+def _word_starts(tokenizer: Any, run: Sequence[int], asked: Sequence[str]) -> frozenset[int]:
+    """The positions of `run` where a word begins that does not restate the question: the
+    question holds neither that word and the next one in a row ("currency code"), nor, for
+    the sentence's last word, that word ("MYR."). "Saudi Arabian" may start at "Saudi" though
+    the question names Saudi Arabia."""
+    pieces = [tokenizer.decode([t]) for t in run]
+    begins = [i for i, p in enumerate(pieces) if p[:1].isspace()]
+    words = [WORD.findall("".join(pieces[i:j]).lower())
+             for i, j in zip(begins, [*begins[1:], len(run)], strict=True)]
+    pairs = set(itertools.pairwise(asked))
+    out = set()
+    for k, at in enumerate(begins):
+        ahead = [w for piece in words[k:k + 2] for w in piece][:2]
+        if not ahead or (tuple(ahead) not in pairs if len(ahead) == 2 else ahead[0] not in asked):
+            out.add(at)
+    return frozenset(out)
+
+
 def _encode(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -170,16 +268,36 @@ def names(text: str) -> list[str]:
 class Grounding:
     """Routes, retrieves and decides whether the evidence is enough to answer."""
 
-    def __init__(self, kb: KnowledgeBase, router: Router, settings: GroundingSettings) -> None:
+    def __init__(self, kb: KnowledgeBase, router: Router, settings: GroundingSettings,
+                 reader: Reader = "copy") -> None:
         self.kb = kb
         self.router = router
         self.settings = settings
+        # "copy": the reply copies one evidence sentence from a word the core chooses;
+        # "restate": it may restate the question with the evidence's tokens (the earlier
+        # reader). Chosen on benchmarks/paraphrase_eval.py's tune half (docs/facts.md).
+        self.reader = reader
 
-    def ground(self, turns: Sequence[str], policy: Policy = "auto") -> Grounded:
+    def constraint(self, grounded: Grounded, tokenizer: Any, stop_ids: Iterable[int]
+                   ) -> CopyConstraint | EvidenceConstraint | None:
+        """What a reply to `grounded` may say next; None when it is free (no evidence read,
+        or `constrain_to_evidence` off)."""
+        if grounded.prompt is None or not self.settings.constrain_to_evidence:
+            return None
+        evidence = [hit.text for hit in grounded.sources]
+        if self.reader == "copy":
+            return copy_constraint(tokenizer, evidence, stop_ids, grounded.query)
+        return evidence_constraint(tokenizer, [*evidence, grounded.query], stop_ids,
+                                   self.settings.no_repeat_ngram)
+
+    def ground(self, turns: Sequence[str], policy: Policy = "auto", system: str | None = None,
+               history: Sequence[dict[str, str]] = ()) -> Grounded:
         """Route the last of the user's `turns` and, for facts, find its evidence (blocking).
 
         A follow-up is first rewritten to stand alone from the earlier turns
-        (`service.conversation`); everything after sees only that standalone question.
+        (`service.conversation`); routing, search and evidence see only that standalone
+        question. The reader prompt also keeps the client's `system` prompt and the last
+        HISTORY_MESSAGES of the chat's earlier messages (`history`, oldest first).
         """
         query = turns[-1] if turns else ""
         if policy == "never" or not query.strip():
@@ -209,8 +327,9 @@ class Grounding:
         query = canonical
         if s.evidence_sentences:
             hits = self._closest_sentences(query, hits)
-        return Grounded("facts", hits, prompt=reader_prompt(query, [h.text for h in hits]),
-                        query=query)
+        kept = tuple(history[len(history) - HISTORY_MESSAGES:]) if HISTORY_MESSAGES else ()
+        return Grounded("facts", hits, query=query, system=system, history=kept,
+                        prompt=reader_prompt(query, [h.text for h in hits], system, kept))
 
     def _holds_exact_term(self, query: str) -> bool:
         """Whether `query` gives a code or number that the store holds."""

@@ -24,7 +24,7 @@ from service.errors import (
     UnsupportedParameter,
     service_error_body,
 )
-from service.grounding import Grounded, Grounding, evidence_constraint, fit_evidence
+from service.grounding import Grounded, Grounding, fit_evidence
 from service.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -129,15 +129,20 @@ class Serving:
                 "tokens do not fit; lower max_tokens", "max_tokens")
         return fitted
 
-    async def ground(self, req: SamplingFields, turns: list[str] | None) -> Grounded:
-        """Route the request's last user turn and gather its evidence (off the event loop)."""
+    async def ground(self, req: SamplingFields, turns: list[str] | None,
+                     system: str | None = None, history: list[dict[str, str]] | None = None
+                     ) -> Grounded:
+        """Route the request's last user turn and gather its evidence (off the event loop);
+        a chat's `system` prompt and earlier messages (`history`) go into the reader prompt."""
+        history = history or []
         if self.grounding is None or not turns or req.retrieval == "never":
             if req.retrieval == "always":
                 raise InvalidRequest("no knowledge base is loaded, or the prompt is not text",
                                      "retrieval")
             return Grounded("reasoning", [])
         started = time.monotonic()
-        grounded = await asyncio.to_thread(self.grounding.ground, turns, req.retrieval)
+        grounded = await asyncio.to_thread(self.grounding.ground, turns, req.retrieval,
+                                           system, history)
         if self.metrics is not None:
             self.metrics.grounded(grounded.route, grounded.abstained,
                                   time.monotonic() - started)
@@ -186,17 +191,16 @@ class Serving:
         if grounded.abstained:
             return _abstention(self.grounding.settings.abstain_message if self.grounding else "")
         prefix = grounded.prompt.assistant_prefix if grounded.prompt else ""
-        if grounded.prompt is not None and self.grounding is not None \
-                and self.grounding.settings.constrain_to_evidence:
+        if self.grounding is not None:
             stop_ids = {self.tokenizer.eos_token_id, *getattr(self.engine, "eos_ids", ())}
-            texts = [hit.text for hit in grounded.sources] + [grounded.query]
-            params = replace(params, constraint=evidence_constraint(
-                self.tokenizer, texts, stop_ids - {None}, self.grounding.settings.no_repeat_ngram))
+            constraint = self.grounding.constraint(grounded, self.tokenizer, stop_ids - {None})
+            if constraint is not None:
+                params = replace(params, constraint=constraint)
         return _prefixed(prefix, self.engine.generate(ids, params, self.timeout_s))
 
     async def _prepare_chat(self, req: ChatCompletionRequest
                             ) -> tuple[Grounded, AsyncIterator[Delta]]:
-        grounded = await self.ground(req, _user_turns(req))
+        grounded = await self.ground(req, _user_turns(req), *_chat_context(req))
         grounded = self._fitted(grounded, req.max_completion_tokens or req.max_tokens)
         ids, params = self.chat_prompt(req, grounded)
         return grounded, self._answer(grounded, ids, params)
@@ -299,6 +303,17 @@ class Serving:
 def _user_turns(req: ChatCompletionRequest) -> list[str]:
     """What the user said, turn by turn: a follow-up is read against the earlier turns."""
     return [m.text() for m in req.messages if m.role == "user"]
+
+
+def _chat_context(req: ChatCompletionRequest) -> tuple[str | None, list[dict[str, str]]]:
+    """The client's system prompt (system and developer messages joined) and the user and
+    assistant messages before the last user message: what the reader prompt keeps."""
+    system = "\n\n".join(m.text() for m in req.messages
+                          if m.role in ("system", "developer") and m.text().strip())
+    last = max((i for i, m in enumerate(req.messages) if m.role == "user"), default=0)
+    history = [{"role": m.role, "content": m.text()} for m in req.messages[:last]
+               if m.role in ("user", "assistant") and m.text().strip()]
+    return system or None, history
 
 
 def _info(grounded: Grounded) -> GroundingInfo:

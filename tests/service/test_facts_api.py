@@ -132,6 +132,32 @@ def test_factual_question_is_answered_from_the_store_with_sources(client: TestCl
     assert body["choices"][0]["message"]["content"].startswith("According to the context,")
 
 
+def test_a_grounded_reply_copies_its_evidence_sentence(client: TestClient) -> None:
+    """Even the tiny random Llama's reply is a piece of the evidence sentence, read from a word
+    of its choice on: it cannot wander."""
+    body = chat(client, "Which city serves as the seat of government of Peru?", max_tokens=24)
+    reply = body["choices"][0]["message"]["content"]
+    evidence = body["cogcore"]["sources"][0]["text"]
+    copied = reply.removeprefix("According to the context,")
+    assert copied.strip() and copied.startswith(" ") and copied.strip() in evidence.replace(
+        "The ", "the ")
+
+
+def test_the_reader_prompt_keeps_the_system_prompt_and_the_history(client: TestClient) -> None:
+    question = {"role": "user", "content": "What is the capital of Peru?"}
+    alone = chat(client, "", messages=[question])["usage"]["prompt_tokens"]
+    system = {"role": "system", "content": "You are a terse assistant for travellers."}
+    history = [{"role": "user", "content": "What is the capital of Japan?"},
+               {"role": "assistant", "content": "According to the context, Tokyo."}]
+    told = chat(client, "", messages=[system, question])
+    assert told["cogcore"]["query"] == "What is the capital of Peru?"
+    assert told["usage"]["prompt_tokens"] > alone
+    chatted = chat(client, "", messages=[system, *history, question])
+    assert chatted["cogcore"]["query"] == "What is the capital of Peru?"
+    assert [s["id"] for s in chatted["cogcore"]["sources"]] == ["country:peru"]
+    assert chatted["usage"]["prompt_tokens"] > told["usage"]["prompt_tokens"]
+
+
 def test_reasoning_question_goes_to_the_core_alone(client: TestClient) -> None:
     body = chat(client, "What is 17 plus 25?")
     assert body["cogcore"] == {"route": "reasoning", "sources": [], "abstained": False,

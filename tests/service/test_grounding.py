@@ -7,14 +7,18 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoTokenizer
 
+from cogcore.prompts import READER_SYSTEM, Prompt
 from retrieval.documents import Document
 from retrieval.embedder import CachedEncoder
 from retrieval.knowledge_base import Hit, KnowledgeBase
 from service.conversation import standalone_question
 from service.grounding import (
+    Grounded,
     Grounding,
     closest_sentences,
+    copy_constraint,
     evidence_constraint,
+    fit_evidence,
     repeating,
 )
 from service.routing.router import Router
@@ -45,6 +49,58 @@ def test_evidence_constraint_copies_the_evidence(tiny_llama_dir: Path) -> None:
     # Where the evidence ends a word, glue words and punctuation may follow too.
     period = ids(".")[0]
     assert period in constraint.allowed(name)
+
+
+def test_copy_constraint_copies_one_sentence_from_a_word_to_its_end(
+        tiny_llama_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    stop = tokenizer.eos_token_id
+    evidence = ["Station > Boats\nThe capital of Elqui is Quisun. Elqui borders Varn."]
+    constraint = copy_constraint(tokenizer, evidence, {stop})
+
+    def ids(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    starts = constraint.allowed([])
+    assert ids(" the")[0] in starts and ids(" Quisun")[0] in starts and ids(" Varn")[0] in starts
+    assert ids(" The")[0] not in starts, "a sentence's article is copied lowercased"
+    copied = [tokenizer.decode(run) for run in constraint.runs]
+    assert copied == [" the capital of Elqui is Quisun.", " Elqui borders Varn."], "no heading"
+    assert stop not in starts, "the reply copies something"
+    reply = ids(" the capital of Elqui is")
+    assert constraint.allowed(reply) == {ids(" the capital of Elqui is Quisun")[len(reply)]}
+    assert constraint.allowed(ids(" the capital of Elqui is Quisun.")) == {stop}, "then ends"
+    assert len(constraint.allowed(ids(" Elqui"))) == 2, "either sentence goes on"
+    # Not from a word the question holds: the answer of "Which country borders Varn?" is
+    # before "Varn".
+    asked = copy_constraint(tokenizer, evidence, {stop}, "Which country borders Varn?")
+    begin = {tokenizer.decode(run[i:]).split()[0] for run, at in zip(asked.runs, asked.starts,
+                                                                     strict=True) for i in at}
+    assert begin == {"the", "capital", "of", "is", "Quisun.", "Elqui"}, begin
+    every = copy_constraint(tokenizer, ["Elqui borders Varn."], {stop}, "Elqui borders Varn")
+    assert every.allowed([]) == {every.runs[0][0]}, "all words asked: from the beginning"
+
+
+def test_the_history_is_dropped_before_any_passage() -> None:
+    hits = [Hit(i, f"d{i}", f"Passage {i} " + "word " * 20, 1.0, {}) for i in range(2)]
+    history = tuple({"role": r, "content": "turn " * 30} for r in ("user", "assistant") * 2)
+    grounded = Grounded("facts", hits, query="Q?", system="Be brief.", history=history)
+
+    def size(prompt: Prompt) -> int:
+        return sum(len(m["content"].split()) for m in prompt.messages)
+
+    whole = fit_evidence(grounded, size, 10_000)
+    assert whole is not None and whole.history == history and len(whole.sources) == 2
+    assert whole.prompt is not None and whole.prompt.messages[0]["content"] == (
+        f"Be brief.\n\n{READER_SYSTEM}")
+    budget = size(whole.prompt)
+    fitted = fit_evidence(grounded, size, budget - 1)
+    assert fitted is not None and len(fitted.sources) == 2
+    assert fitted.history == history[1:], "the oldest message goes first"
+    bare = fit_evidence(grounded, size, budget - 4 * 30)
+    assert bare is not None and len(bare.sources) == 2 and bare.history == ()
+    one = fit_evidence(grounded, size, budget - 4 * 30 - 1)
+    assert one is not None and one.sources == hits[:1] and one.history == ()
 
 
 def test_evidence_constraint_never_repeats_a_reply_ngram(tiny_llama_dir: Path) -> None:
