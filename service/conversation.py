@@ -150,6 +150,8 @@ def canonical_names(question: str, metadata: dict) -> str:
     name, aliases = metadata.get("name"), metadata.get("aliases")
     if not isinstance(name, str) or not isinstance(aliases, list):
         return question
+    if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", question):
+        return question  # "The Gambia" holds its other name "Gambia": not "The The Gambia"
     for alias in sorted((a for a in aliases if isinstance(a, str) and a), key=len, reverse=True):
         pattern = rf"(?<!\w){re.escape(alias)}(?!\w)"
         if re.search(pattern, question):

@@ -114,3 +114,13 @@ def test_another_name_is_read_as_the_documents_own() -> None:
     assert canonical_names("Capital of Czechia?", {"name": "X"}) == "Capital of Czechia?"
     assert canonical_names("Capital of Czechia?", {"aliases": "Czechia"}) == (
         "Capital of Czechia?")
+
+
+def test_a_question_that_uses_the_own_name_is_left_alone() -> None:
+    """The own name may hold another name ("The Gambia", "Gambia"): it is not doubled."""
+    gambia = {"name": "The Gambia", "aliases": ["Gambia", "Republic of the Gambia"]}
+    assert canonical_names("How about The Gambia?", gambia) == "How about The Gambia?"
+    czech = {"name": "Czech Republic", "aliases": ["Czechia", "Czech"]}
+    assert canonical_names("What is the capital of Czech Republic?", czech) == (
+        "What is the capital of Czech Republic?")
+    assert canonical_names("How about Gambia?", gambia) == "How about The Gambia?"
