@@ -231,17 +231,21 @@ def copy_constraint(tokenizer: Any, evidence: Iterable[str], stop_ids: Iterable[
 
 
 def _word_starts(tokenizer: Any, run: Sequence[int], asked: Sequence[str]) -> frozenset[int]:
-    """The positions of `run` where a word begins that does not restate the question: the
-    question holds neither that word and the next one in a row ("currency code"), nor, for
-    the sentence's last word, that word ("MYR."). "Saudi Arabian" may start at "Saudi" though
-    the question names Saudi Arabia."""
+    """The positions of `run` where a word begins that does not restate the question (the
+    question holds neither that word and the next one in a row, "currency code", nor, for the
+    sentence's last word, that word, "MYR."; "Saudi Arabian" may start at "Saudi" though the
+    question names Saudi Arabia), up to the first word that is new to the question."""
     pieces = [tokenizer.decode([t]) for t in run]
     begins = [i for i, p in enumerate(pieces) if p[:1].isspace()]
     words = [WORD.findall("".join(pieces[i:j]).lower())
              for i, j in zip(begins, [*begins[1:], len(run)], strict=True)]
     pairs = set(itertools.pairwise(asked))
+    # Nor after the first word the question neither holds nor could do without (" in 2033."
+    # after "Vetrana" for "Where will it open a second factory?").
+    new = next((k for k, piece in enumerate(words) if piece and piece[0] not in asked
+                and piece[0] not in FUNCTION_WORDS), len(words))
     out = set()
-    for k, at in enumerate(begins):
+    for k, at in enumerate(begins[:new + 1]):
         ahead = [w for piece in words[k:k + 2] for w in piece][:2]
         if not ahead or (tuple(ahead) not in pairs if len(ahead) == 2 else ahead[0] not in asked):
             out.add(at)

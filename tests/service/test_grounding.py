@@ -13,6 +13,7 @@ from retrieval.embedder import CachedEncoder
 from retrieval.knowledge_base import Hit, KnowledgeBase
 from service.conversation import standalone_question
 from service.grounding import (
+    CopyConstraint,
     Grounded,
     Grounding,
     closest_sentences,
@@ -56,27 +57,30 @@ def test_copy_constraint_copies_one_sentence_from_a_word_to_its_end(
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
     stop = tokenizer.eos_token_id
     evidence = ["Station > Boats\nThe capital of Elqui is Quisun. Elqui borders Varn."]
-    constraint = copy_constraint(tokenizer, evidence, {stop})
 
     def ids(text: str) -> list[int]:
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    starts = constraint.allowed([])
-    assert ids(" the")[0] in starts and ids(" Quisun")[0] in starts and ids(" Varn")[0] in starts
-    assert ids(" The")[0] not in starts, "a sentence's article is copied lowercased"
+    def begins(constraint: CopyConstraint) -> set[str]:
+        return {tokenizer.decode(run[i:]).split()[0]
+                for run, at in zip(constraint.runs, constraint.starts, strict=True) for i in at}
+
+    constraint = copy_constraint(tokenizer, evidence, {stop}, "What is the capital of Elqui?")
     copied = [tokenizer.decode(run) for run in constraint.runs]
     assert copied == [" the capital of Elqui is Quisun.", " Elqui borders Varn."], "no heading"
-    assert stop not in starts, "the reply copies something"
-    reply = ids(" the capital of Elqui is")
-    assert constraint.allowed(reply) == {ids(" the capital of Elqui is Quisun")[len(reply)]}
-    assert constraint.allowed(ids(" the capital of Elqui is Quisun.")) == {stop}, "then ends"
+    assert begins(constraint) == {"Elqui", "is", "Quisun.", "borders"}, "no restating"
+    assert stop not in constraint.allowed([]), "the reply copies something"
+    reply = ids(" Elqui is")
+    assert constraint.allowed(reply) == {ids(" Elqui is Quisun")[len(reply)]}
+    assert constraint.allowed(ids(" Elqui is Quisun.")) == {stop}, "then it ends"
     assert len(constraint.allowed(ids(" Elqui"))) == 2, "either sentence goes on"
-    # Not from a word the question holds: the answer of "Which country borders Varn?" is
-    # before "Varn".
+    # The answer of "Which country borders Varn?" is before "Varn"; the copy starts no later
+    # than the first word new to the question.
     asked = copy_constraint(tokenizer, evidence, {stop}, "Which country borders Varn?")
-    begin = {tokenizer.decode(run[i:]).split()[0] for run, at in zip(asked.runs, asked.starts,
-                                                                     strict=True) for i in at}
-    assert begin == {"the", "capital", "of", "is", "Quisun.", "Elqui"}, begin
+    assert begins(asked) == {"the", "capital", "Elqui"}
+    late = copy_constraint(tokenizer, ["Elqui opened a port in Varn in 1990."], {stop},
+                           "Where did Elqui open a port?")
+    assert begins(late) == {"Elqui", "opened"}, "not after the answer (' in 1990.')"
     every = copy_constraint(tokenizer, ["Elqui borders Varn."], {stop}, "Elqui borders Varn")
     assert every.allowed([]) == {every.runs[0][0]}, "all words asked: from the beginning"
 
