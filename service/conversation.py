@@ -150,10 +150,13 @@ def canonical_names(question: str, metadata: dict) -> str:
     name, aliases = metadata.get("name"), metadata.get("aliases")
     if not isinstance(name, str) or not isinstance(aliases, list):
         return question
-    if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", question):
-        return question  # "The Gambia" holds its other name "Gambia": not "The The Gambia"
+    # The own name may hold another name ("The Gambia", "Gambia"): a match inside it stays.
+    own = [m.span() for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", question)]
     for alias in sorted((a for a in aliases if isinstance(a, str) and a), key=len, reverse=True):
-        pattern = rf"(?<!\w){re.escape(alias)}(?!\w)"
-        if re.search(pattern, question):
-            return re.sub(pattern, lambda _: name, question)
+        found = [m for m in re.finditer(rf"(?<!\w){re.escape(alias)}(?!\w)", question)
+                 if not any(a <= m.start() and m.end() <= b for a, b in own)]
+        for match in reversed(found):
+            question = question[:match.start()] + name + question[match.end():]
+        if found:
+            return question
     return question

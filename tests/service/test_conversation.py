@@ -124,3 +124,6 @@ def test_a_question_that_uses_the_own_name_is_left_alone() -> None:
     assert canonical_names("What is the capital of Czech Republic?", czech) == (
         "What is the capital of Czech Republic?")
     assert canonical_names("How about Gambia?", gambia) == "How about The Gambia?"
+    malawi = {"name": "Malawi", "aliases": ["Republic of Malawi"]}
+    assert canonical_names("What is the capital of Republic of Malawi?", malawi) == (
+        "What is the capital of Malawi?"), "an other name that holds the own name"
