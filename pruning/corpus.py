@@ -17,6 +17,9 @@ API (a vocabulary keep-set and the least-squares refit both read it):
 - `prompt_texts(tokenizer) -> list[str]`: the scaffolding every served request carries (the
   reader prompt of `cogcore.prompts` around two knowledge-base documents, chat template included).
 - `perplexity_texts() -> list[str]`: the texts the evaluation measures perplexity on.
+- `english_words(n) -> list[tuple[str, float]]`: the `n` most frequent English words (wordfreq's
+  lists, drawn from subtitles, news, books, web text and more: the everyday English the docstrings
+  lack), each as it appears in running text with its share of the word's frequency.
 """
 
 from __future__ import annotations
@@ -45,6 +48,24 @@ SKIP_PARTS = frozenset({"pydoc_data", "test", "tests", "testing", "site-packages
 EXCLUDED_MODULES = ("pydoc_data",)
 _CODE = re.compile(r">>>|^\s*[$%]|[{};]|\w+\(.*\)\s*$|^\s*[-=*~^]{3,}\s*$|^\s*:\w+", re.M)
 _FIELD = re.compile(r"^\s*\w+\s*:\s*\S", re.M)  # numpy/Google "name : type" / "Args:" lines
+
+
+# How a word appears in running text: after a space in lower case, capitalized after a space
+# (names, titles), capitalized at a line's start. Shares fixed a priori, not tuned.
+WORD_FORMS = ((" {}", 0.8), (" {}", 0.1), ("{}", 0.1))
+
+
+def english_words(n: int) -> list[tuple[str, float]]:
+    """The `n` most frequent English words in their running-text forms, with frequencies."""
+    from wordfreq import top_n_list, word_frequency
+
+    out = []
+    for word in top_n_list("en", n):
+        frequency = word_frequency(word, "en")
+        for (form, share), text in zip(WORD_FORMS, (word, word.capitalize(), word.capitalize()),
+                                       strict=True):
+            out.append((form.format(text), frequency * share))
+    return out
 
 
 def perplexity_texts() -> list[str]:

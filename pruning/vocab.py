@@ -8,7 +8,9 @@ The keep-set of a byte-level BPE vocabulary is, in this order of priority:
 3. every token of the default knowledge base's documents and of the reader prompt's scaffolding
    (the text the served core reads; measured: without them "Question", "Answer" and "According"
    were re-split in every reader prompt);
-4. the most frequent tokens of a general prose corpus (`pruning.corpus.general_corpus`),
+4. the most frequent tokens of general English: half the weight from a prose corpus
+   (`pruning.corpus.general_corpus`, docstrings: punctuation, layout, technical words), half
+   from the word frequencies of everyday English (`pruning.corpus.english_words`, wordfreq),
 until `size` tokens, always closed under BPE ancestry: a merged token is kept only with the two
 parts its merge joins, recursively. The merges whose result is kept are kept in their order, so
 a text made of kept tokens tokenizes exactly as before and any other text falls back to smaller
@@ -42,12 +44,14 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-# Measured trim-only at 16384 (per-word perplexity vs the base, pydoc text / everyday text):
-# this rule 1.19x / 10.1x, short=2 with a fill mixing corpus counts and merge rank 1.14x / 3.5x,
-# merge rank 1.74x / 2.0x. The docstring corpus is the wrong prose for everyday English: the
-# keep-set needs a broader corpus before it replaces merge rank on general text.
-SHORT_LETTERS = 3
+# Measured trim-only at 16384 (per-word perplexity vs the base, pydoc text / everyday text;
+# open-book / fictional reading vs the base), docs/core-report.md "Vocabulary by use":
+# corpus only, short=3: 1.19x / 10.1x; corpus and word frequencies half and half, short=2:
+# 1.34x / 2.43x, reading 1.01x / 0.99x; merge rank: 1.87x / 2.01x, reading 0.79x / 0.84x.
+SHORT_LETTERS = 2
 CORPUS_CHARS = 8_000_000  # all of the general corpus (about 7.6M characters)
+WORDS = 200_000  # the most frequent English words whose splits count
+WORD_SHARE = 0.5  # of the fill's weight, against the prose corpus
 SELECTIONS = ("use", "rank")
 _BYTE_SPACE = "Ġ"  # how byte-level BPE writes a leading space
 
@@ -213,12 +217,37 @@ def committed_keep_set(spec: dict[str, Any], size: int) -> list[str] | None:
     return record["tokens"] if record.get("tokenizer") == spec_digest(spec) else None
 
 
-def use_counts(tokenizer: PreTrainedTokenizerBase,
-               corpus_chars: int = CORPUS_CHARS) -> tuple[Counter[str], set[str]]:
-    """Counts of the general corpus; the tokens of the KB's documents and the reader prompt."""
+def _shares(counts: Counter[str]) -> dict[str, float]:
+    total = sum(counts.values()) or 1
+    return {token: count / total for token, count in counts.items()}
+
+
+def word_counts(tokenizer: PreTrainedTokenizerBase, words: int = WORDS) -> Counter[str]:
+    """Token frequencies of everyday English: each word's frequency spread over its tokens."""
+    from pruning.corpus import english_words
+
+    forms, weights = zip(*english_words(words), strict=True)
+    counts: Counter[str] = Counter()
+    backend = tokenizer.backend_tokenizer
+    for start in range(0, len(forms), 4096):
+        encodings = backend.encode_batch(list(forms[start : start + 4096]),
+                                         add_special_tokens=False)
+        for encoding, weight in zip(encodings, weights[start : start + 4096], strict=True):
+            for token in encoding.tokens:
+                counts[token] += weight
+    return counts
+
+
+def use_counts(tokenizer: PreTrainedTokenizerBase, corpus_chars: int = CORPUS_CHARS,
+               word_share: float = WORD_SHARE) -> tuple[Counter[str], set[str]]:
+    """The fill's weights (prose corpus and word frequencies, `word_share` from the latter);
+    the tokens of the KB's documents and the reader prompt."""
     from pruning.corpus import general_corpus, knowledge_base_texts, prompt_texts
 
-    counts = token_counts(tokenizer, general_corpus(corpus_chars))
+    prose = _shares(token_counts(tokenizer, general_corpus(corpus_chars)))
+    words = _shares(word_counts(tokenizer)) if word_share else {}
+    counts = Counter({t: (1 - word_share) * prose.get(t, 0.0) + word_share * words.get(t, 0.0)
+                      for t in prose.keys() | words.keys()})
     return counts, set(token_counts(tokenizer, knowledge_base_texts() + prompt_texts(tokenizer)))
 
 
@@ -388,6 +417,7 @@ def build_keep_set_file(base: Path, size: int, short_letters: int = SHORT_LETTER
         "size": size,
         "tokenizer": spec_digest(spec),
         "rule": {"short_letters": short_letters, "corpus_chars": CORPUS_CHARS,
+                 "words": WORDS, "word_share": WORD_SHARE,
                  "knowledge_base_tokens": len(required)},
         "stats": keep_set_stats(tokenizer, keep),
         "command": f"python -m pruning.vocab build-keep-set --size {size} "

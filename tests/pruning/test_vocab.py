@@ -167,3 +167,14 @@ def test_committed_keep_set_fits_the_default_base(size: int, default_base_dir: P
     assert record["rule"]["short_letters"] <= SHORT_LETTERS
     new, _ = reindexed_spec(spec, keep)
     assert sorted(new["model"]["vocab"].values()) == list(range(size))
+
+
+def test_word_counts_spread_each_word_over_its_tokens(default_base_dir: Path) -> None:
+    from pruning import corpus
+    from pruning.vocab import word_counts
+
+    tokenizer = AutoTokenizer.from_pretrained(default_base_dir)
+    counts = word_counts(tokenizer, 20)
+    total = sum(weight for _, weight in corpus.english_words(20))
+    assert counts["Ġthe"] > counts["ĠThe"] > 0
+    assert sum(counts.values()) >= total  # a word split in k tokens counts k times
