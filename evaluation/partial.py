@@ -54,18 +54,27 @@ def run(checkpoint: Path, out: Path, suites: Sequence[str] = FORGETTING_AND_READ
 
     from cogcore.checkpoint import load_causal_lm
 
+    torch.manual_seed(0)
+    model, tokenizer = load_causal_lm(checkpoint)
+    return run_model(model, tokenizer, str(checkpoint), out, suites, tasks, sizes)
+
+
+def run_model(model, tokenizer, name: str, out: Path,  # noqa: ANN001 - any causal LM
+              suites: Sequence[str] = FORGETTING_AND_READING,
+              tasks: Sequence[str] = HEADLINE_TASKS, sizes: Sizes = FULL) -> dict:
+    """`run` on a model already in memory (for example one trimmed for a measurement)."""
+    import torch
+
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
         raise SystemExit(f"unknown suites {unknown}; choose from {', '.join(SUITES)}")
     started = time.perf_counter()
-    torch.manual_seed(0)
-    model, tokenizer = load_causal_lm(checkpoint)
     lm = HFEvalModel(model, tokenizer, 32)
-    result: dict = {"model": str(checkpoint), "mode": "full (partial: evaluation.partial)",
+    result: dict = {"model": name, "mode": "full (partial: evaluation.partial)",
                     "suites": {}, "threads": torch.get_num_threads()}
-    for name in suites:
-        result["suites"][name] = (_reasoning(lm, tasks, sizes) if name == "reasoning"
-                                  else SUITES[name](lm, sizes, _track))
+    for suite in suites:
+        result["suites"][suite] = (_reasoning(lm, tasks, sizes) if suite == "reasoning"
+                                   else SUITES[suite](lm, sizes, _track))
         result["seconds"] = time.perf_counter() - started
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")

@@ -264,7 +264,7 @@ def keep_set(tokenizer: PreTrainedTokenizerBase, size: int) -> list[str]:
     return select_keep_set(spec, size, counts, required=required)
 
 
-def _rank_keep(spec: dict[str, Any], size: int) -> list[str]:
+def rank_keep(spec: dict[str, Any], size: int) -> list[str]:
     """The old rule: the ids below `size` (the merge list truncated by rank)."""
     vocab = _bpe(spec)["vocab"]
     if not len(base_tokens(spec)) < size <= len(vocab):
@@ -283,7 +283,7 @@ def check_size(tokenizer: PreTrainedTokenizerBase, size: int, selection: str = "
     if selection not in SELECTIONS:
         raise VocabTrimError(f"vocabulary selection must be one of {SELECTIONS}")
     if selection == "rank":
-        _rank_keep(spec, size)
+        rank_keep(spec, size)
         return
     floor, full = len(closure(base_tokens(spec), parents(spec))), len(_bpe(spec)["vocab"])
     if not floor < size <= full:
@@ -362,7 +362,7 @@ def trim_vocabulary(
         if size is None:
             raise VocabTrimError("give a size or a keep-set")
         check_size(tokenizer, size, selection)
-        keep = keep_set(tokenizer, size) if selection == "use" else _rank_keep(spec, size)
+        keep = keep_set(tokenizer, size) if selection == "use" else rank_keep(spec, size)
     new_spec, old_ids = reindexed_spec(spec, keep)
     _remap_config_ids(model, old_ids)
     _gather_rows(model, old_ids)

@@ -1,0 +1,97 @@
+"""What a vocabulary trim alone costs: keep-set rules at one size, no neuron cut, against the base.
+
+Each rule trims the base's vocabulary in memory and runs the reading suites and both perplexity
+texts at the full evaluation's sizes (`evaluation.partial`), paired item by item (window by window
+for perplexity) with the base's results in a full `cogcore eval` run. A rule is
+`NAME=rank` (the ids below the size: merge rank) or `NAME=use:SHORT:WORD_SHARE` (the keep-set
+by use of `pruning.vocab` with pieces of up to SHORT letters and that share of the fill's weight
+from word frequencies). Usage:
+
+    python benchmarks/vocab_trim.py --eval docs/pruning/core-v2-eval/eval.json --size 16384 \
+        rank=rank use=use:2:0.5 --out docs/pruning/vocab-trim
+
+Writes OUT/vocab-trim.json and OUT/vocab-trim.md (and OUT/<name>.json per rule, reused when
+present).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from evaluation.compare import paired_ratios
+from evaluation.partial import run_model
+
+SUITES = ("open_book", "counterfactual", "fictional", "perplexity", "perplexity_second")
+FIGURES = ("open-book", "counterfactual faithfulness", "fictional", "perplexity per word",
+           "perplexity per word, second text")
+
+
+def keep_for(rule: str, base: Path, size: int) -> list[str]:
+    """The keep-set of `size` tokens that `rule` picks for the tokenizer at `base`."""
+    from transformers import AutoTokenizer
+
+    from pruning import vocab
+
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    spec = vocab.tokenizer_spec(tokenizer)
+    if rule == "rank":
+        return vocab.rank_keep(spec, size)
+    kind, short, share = rule.split(":")
+    if kind != "use":
+        raise SystemExit(f"unknown rule {rule!r}: rank or use:SHORT:WORD_SHARE")
+    counts, required = vocab.use_counts(tokenizer, word_share=float(share))
+    return vocab.select_keep_set(spec, size, counts, short_letters=int(short),
+                                 required=required)
+
+
+def evaluate(rule: str, base: Path, size: int, out: Path) -> dict:
+    """The trim-only model's figures on `SUITES`, written to `out`."""
+    import torch
+
+    from cogcore.checkpoint import load_causal_lm
+    from pruning import vocab
+
+    torch.manual_seed(0)
+    model, tokenizer = load_causal_lm(base)
+    trimmed = vocab.trim_vocabulary(model, tokenizer, keep=keep_for(rule, base, size))
+    return run_model(model, trimmed, f"{base} trimmed to {size} ({rule})", out, SUITES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval", type=Path, required=True, help="the base's full eval.json")
+    parser.add_argument("--size", type=int, default=16384)
+    parser.add_argument("rules", nargs="+", help="NAME=rank or NAME=use:SHORT:WORD_SHARE")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    full = json.loads(args.eval.read_text())
+    base = Path(full["model"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for spec in args.rules:
+        name, _, rule = spec.partition("=")
+        path = args.out / f"{name}.json"
+        result = json.loads(path.read_text()) if path.is_file() else None
+        if result is None or set(result["suites"]) < set(SUITES):
+            result = evaluate(rule, base, args.size, path)
+        ratios = paired_ratios(full, result)
+        rows[name] = {"rule": rule, **{f: ratios[f] for f in FIGURES if f in ratios}}
+    command = "python benchmarks/vocab_trim.py " + " ".join(
+        [f"--eval {args.eval}", f"--size {args.size}", *args.rules, f"--out {args.out}"])
+    (args.out / "vocab-trim.json").write_text(json.dumps(
+        {"command": command, "size": args.size, "rows": rows}, indent=2) + "\n")
+    lines = [f"# Vocabulary trim alone at {args.size} tokens, against the base", "",
+             f"`{command}`", "", "| rule | " + " | ".join(FIGURES) + " |",
+             "|" + " --- |" * (len(FIGURES) + 1)]
+    for name, row in rows.items():
+        cells = [f"{row[f]['ratio']:.3f} [{row[f]['low']:.2f}, {row[f]['high']:.2f}]"
+                 if f in row else "–" for f in FIGURES]
+        lines.append(f"| {name} ({row['rule']}) | " + " | ".join(cells) + " |")
+    (args.out / "vocab-trim.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
