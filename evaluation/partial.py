@@ -1,13 +1,15 @@
 """Some suites of the full evaluation on one checkpoint, when the whole run does not fit.
 
     python -m evaluation.partial CHECKPOINT OUT.json [--suites a,b,...] [--tasks t1,t2,...]
+        [--against EVAL.json]
 
 runs the suites named (`evaluation.suites.SUITES`; default: closed_book, open_book,
 counterfactual, fictional) at the full mode's sizes, writing OUT.json after each one. The
 reasoning suite takes `--tasks` (default: `HEADLINE_TASKS`) at `FULL.reasoning_count(task)`
 items each, one task at a time. Same code path as `cogcore eval`, so the figures equal the full
 run's for those suites, per-item vectors included: `evaluation.compare.paired_ratios` pairs
-them with a full run's result (suites absent from either side are left out).
+them with a full run's result (suites absent from either side are left out), and `--against`
+prints those ratios with their 95% intervals.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from evaluation.compare import paired_ratios
 from evaluation.data import reasoning_items
 from evaluation.lm import EvalModel, HFEvalModel
 from evaluation.suites import FULL, HEADLINE_TASKS, SUITES, Sizes, reasoning_figures
@@ -89,8 +92,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"comma-separated, from {', '.join(SUITES)}")
     parser.add_argument("--tasks", default=",".join(HEADLINE_TASKS),
                         help="the reasoning tasks, comma-separated")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="a full run's eval.json: print the paired ratios to its model")
     args = parser.parse_args(argv)
-    run(args.checkpoint, args.out, args.suites.split(","), args.tasks.split(","))
+    result = run(args.checkpoint, args.out, args.suites.split(","), args.tasks.split(","))
+    if args.against is not None:
+        base = json.loads(args.against.read_text())
+        print(f"against {base['model']} (95% paired bootstrap intervals):")
+        for label, entry in paired_ratios(base, result).items():
+            print(f"  {label}: {entry['ratio']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}]")
 
 
 if __name__ == "__main__":
