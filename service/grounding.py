@@ -235,9 +235,8 @@ def _word_starts(tokenizer: Any, run: Sequence[int], asked: Sequence[str]) -> fr
     question holds neither that word and the next one in a row, "currency code", nor, for the
     sentence's last word, that word, "MYR."; "Saudi Arabian" may start at "Saudi" though the
     question names Saudi Arabia), up to the first word that is new to the question."""
-    pieces = [tokenizer.decode([t]) for t in run]
-    begins = [i for i, p in enumerate(pieces) if p[:1].isspace()]
-    words = [WORD.findall("".join(pieces[i:j]).lower())
+    begins = _begins(tokenizer, run)
+    words = [WORD.findall(tokenizer.decode(list(run[i:j])).lower())
              for i, j in zip(begins, [*begins[1:], len(run)], strict=True)]
     pairs = set(itertools.pairwise(asked))
     # Nor after the first word the question neither holds nor could do without (" in 2033."
@@ -250,6 +249,16 @@ def _word_starts(tokenizer: Any, run: Sequence[int], asked: Sequence[str]) -> fr
         if not ahead or (tuple(ahead) not in pairs if len(ahead) == 2 else ahead[0] not in asked):
             out.add(at)
     return frozenset(out)
+
+
+def _begins(tokenizer: Any, run: Sequence[int]) -> list[int]:
+    """The positions of `run` whose token begins a word: a byte-level BPE piece ("Ġ"), a
+    SentencePiece one ("▁": Llama-2, Mistral, Gemma, whose `decode` of one token drops the
+    space) or one that decodes to leading whitespace; [0] when none does (the run is one word)."""
+    tokens = tokenizer.convert_ids_to_tokens(list(run))
+    begins = [i for i, (t, token) in enumerate(zip(run, tokens, strict=True))
+              if (token or "").startswith(("Ġ", "▁")) or tokenizer.decode([t])[:1].isspace()]
+    return begins or [0]
 
 
 def _encode(tokenizer: Any, text: str) -> list[int]:

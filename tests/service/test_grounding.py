@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from transformers import AutoTokenizer
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from cogcore.prompts import READER_SYSTEM, Prompt
 from retrieval.documents import Document
@@ -81,6 +82,25 @@ def test_copy_constraint_copies_one_sentence_from_a_word_to_its_end(
     late = copy_constraint(tokenizer, ["Elqui opened a port in Varn in 1990."], {stop},
                            "Where did Elqui open a port?")
     assert begins(late) == {"Elqui", "opened"}, "not after the answer (' in 1990.')"
+    every = copy_constraint(tokenizer, ["Elqui borders Varn."], {stop}, "Elqui borders Varn")
+    assert every.allowed([]) == {every.runs[0][0]}, "all words asked: from the beginning"
+
+
+def test_copy_constraint_reads_a_sentencepiece_tokenizer() -> None:
+    # A Metaspace tokenizer (Llama-2, Mistral, Gemma): decoding one token drops its space.
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    corpus = ["The capital of Elqui is Quisun.", "Elqui borders Varn.", "What is the capital?"]
+    tok.train_from_iterator(corpus * 10, trainers.BpeTrainer(
+        vocab_size=60, special_tokens=["<unk>", "</s>"], show_progress=False))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="</s>")
+    stop = tokenizer.eos_token_id
+    evidence = ["The capital of Elqui is Quisun. Elqui borders Varn."]
+    constraint = copy_constraint(tokenizer, evidence, {stop}, "What is the capital of Elqui?")
+    begins = {tokenizer.decode(run[i:]).split()[0]
+              for run, at in zip(constraint.runs, constraint.starts, strict=True) for i in at}
+    assert begins == {"Elqui", "is", "Quisun.", "borders"}
     every = copy_constraint(tokenizer, ["Elqui borders Varn."], {stop}, "Elqui borders Varn")
     assert every.allowed([]) == {every.runs[0][0]}, "all words asked: from the beginning"
 
