@@ -49,6 +49,12 @@ def _reasoning(lm: EvalModel, tasks: Sequence[str], sizes: Sizes) -> dict:
     return reasoning_figures(items, logliks)
 
 
+def _check(suites: Sequence[str]) -> None:
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise ValueError(f"unknown suites {unknown}; choose from {', '.join(SUITES)}")
+
+
 def run(checkpoint: Path, out: Path, suites: Sequence[str] = FORGETTING_AND_READING,
         tasks: Sequence[str] = HEADLINE_TASKS, sizes: Sizes = FULL) -> dict:
     """Run `suites` on `checkpoint` at `sizes` and write their figures (with per-item results)
@@ -57,6 +63,7 @@ def run(checkpoint: Path, out: Path, suites: Sequence[str] = FORGETTING_AND_READ
 
     from cogcore.checkpoint import load_causal_lm
 
+    _check(suites)
     torch.manual_seed(0)
     model, tokenizer = load_causal_lm(checkpoint)
     return run_model(model, tokenizer, str(checkpoint), out, suites, tasks, sizes)
@@ -68,9 +75,7 @@ def run_model(model, tokenizer, name: str, out: Path,  # noqa: ANN001 - any caus
     """`run` on a model already in memory (for example one trimmed for a measurement)."""
     import torch
 
-    unknown = [s for s in suites if s not in SUITES]
-    if unknown:
-        raise SystemExit(f"unknown suites {unknown}; choose from {', '.join(SUITES)}")
+    _check(suites)
     started = time.perf_counter()
     lm = HFEvalModel(model, tokenizer, 32)
     result: dict = {"model": name, "mode": "full (partial: evaluation.partial)",
@@ -95,7 +100,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--against", type=Path, default=None,
                         help="a full run's eval.json: print the paired ratios to its model")
     args = parser.parse_args(argv)
-    result = run(args.checkpoint, args.out, args.suites.split(","), args.tasks.split(","))
+    try:
+        result = run(args.checkpoint, args.out, args.suites.split(","), args.tasks.split(","))
+    except ValueError as error:
+        parser.error(str(error))
     if args.against is not None:
         base = json.loads(args.against.read_text())
         print(f"against {base['model']} (95% paired bootstrap intervals):")

@@ -17,8 +17,8 @@ def test_prune_writes_checkpoint_and_report(tiny_qwen2_dir: Path, tmp_path: Path
     out = tmp_path / "core"
     result = run_cogcore(
         "prune", "--base", str(tiny_qwen2_dir), "--method", "contrastive", "--sparsity", "0.25",
-        "--vocab-size", "300", "--calibration", "3", "--eval", "quick", "--device", "cpu",
-        "--out", str(out),
+        "--vocab-size", "300", "--vocab-selection", "rank", "--calibration", "3",
+        "--eval", "quick", "--device", "cpu", "--out", str(out),
         env=ONE_THREAD,
     )
     assert result.returncode == 0, result.stderr

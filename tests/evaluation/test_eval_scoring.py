@@ -124,5 +124,5 @@ def test_partial_runs_the_named_suites_and_pairs_with_itself(tiny_checkpoint: Pa
     assert json.loads(out.read_text())["suites"]["fictional"]["n"] == SIZES.reading
     ratios = paired_ratios(result, result)
     assert list(ratios) == ["fictional"]
-    with pytest.raises(SystemExit, match="unknown suites"):
+    with pytest.raises(ValueError, match="unknown suites"):
         run(tiny_checkpoint, out, ["no_such_suite"])
