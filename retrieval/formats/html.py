@@ -49,8 +49,17 @@ class _Walker:
             self.blocks.append(Block(text, start, start + len(text), path))
 
     def walk(self, node: Tag) -> None:
-        for child in node.children:
-            if isinstance(child, NavigableString):
+        """Collect `node`'s blocks, depth first with a stack of its own: a deeply nested page
+        ("<div>" * 1000) may not exhaust Python's recursion limit."""
+        stack = [(iter(node.children), False)]  # (children left, a block to flush after)
+        while stack:
+            children, block = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                if block:
+                    self.flush()
+            elif isinstance(child, NavigableString):
                 if not isinstance(child, NOT_TEXT):
                     self.pending.append(str(child))
             elif not isinstance(child, Tag) or child.name in SKIP:
@@ -66,10 +75,9 @@ class _Walker:
                 self.pending.append(" ")
             elif child.name in BLOCK:
                 self.flush()
-                self.walk(child)
-                self.flush()
+                stack.append((iter(child.children), True))
             else:  # inline markup (a, em, span...): its text continues the paragraph
-                self.walk(child)
+                stack.append((iter(child.children), False))
 
     def heading(self, tag: Tag) -> None:
         self.flush()

@@ -105,6 +105,12 @@ def test_html_blocks_skip_scripts_and_keep_headings() -> None:
     assert sections[1].start < sections[1].end < sections[2].start
 
 
+def test_a_deeply_nested_page_is_read_without_recursion() -> None:
+    sections = parse("<div>" * 5000 + "<span>" * 3000 + "Deep text." + "</span>" * 3000,
+                     "html")
+    assert [s.text for s in sections] == ["Deep text."]
+
+
 def test_pdf_sections_are_per_page_with_offsets_in_the_page_text() -> None:
     from pypdf import PdfReader
 
