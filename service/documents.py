@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from pydantic import ValidationError
 
 from retrieval.errors import DocumentNotFoundError, InvalidMetadataError
 from retrieval.formats import (
+    FORMATS,
     detect_format,
     drop_sections,
     file_documents,
@@ -128,9 +130,10 @@ class DocumentService:
     async def get_file(self, file_id: str) -> FileObject:
         """One uploaded file, from its first section's record."""
         doc = await asyncio.to_thread(self.kb.get, section_id(file_id, 0))
-        if doc.metadata.get("file_id") != file_id:
+        found = _stored_file(doc.metadata) if doc.metadata.get("file_id") == file_id else None
+        if found is None:
             raise DocumentNotFoundError(f"no file with id {file_id!r}")
-        return _file_out(doc.metadata)
+        return found
 
     async def delete_file(self, file_id: str) -> FileDeleted:
         """Delete every section of a file (404 when unknown)."""
@@ -147,9 +150,10 @@ class DocumentService:
         def scan() -> list[FileObject]:
             found, offset = [], 0
             while page := self.kb.list(offset, MAX_PAGE):
-                found += [_file_out(d.metadata) for d in page
+                found += [f for d in page
                           if d.id == section_id(str(d.metadata.get("file_id")), 0)
-                          and "purpose" in d.metadata]
+                          and "purpose" in d.metadata
+                          and (f := _stored_file(d.metadata)) is not None]
                 offset += len(page)
             return found
 
@@ -188,6 +192,20 @@ def _file_out(meta: dict[str, Any], chunks: int | None = None) -> FileObject:
                       filename=meta.get("filename", meta["file_id"]),
                       purpose=meta.get("purpose", "assistants"), format=meta["format"],
                       sections=meta["sections"], chunks=chunks)
+
+
+def _stored_file(meta: dict[str, Any]) -> FileObject | None:
+    """The file a first section's metadata records; None when it records no file (a document
+    added as `<id>#0` with a `file_id` but no `format` or `sections`, or with a field of the
+    wrong type): such a document is not a file to get, delete or list."""
+    fmt, sections = meta.get("format"), meta.get("sections")
+    if (not isinstance(meta.get("file_id"), str) or fmt not in FORMATS
+            or type(sections) is not int or sections < 1):
+        return None
+    try:
+        return _file_out(meta)
+    except ValidationError:
+        return None
 
 
 def _out(doc: StoredDocument) -> DocumentOut:

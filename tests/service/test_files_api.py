@@ -132,6 +132,27 @@ def test_an_abstention_or_reasoning_reply_has_no_citations(client: TestClient) -
     assert data["choices"][0]["message"]["annotations"] == []
 
 
+def test_a_document_that_only_names_a_file_is_not_a_file(client: TestClient) -> None:
+    metas = {"x": {"file_id": "x"},
+             "y": {"file_id": "y", "purpose": "assistants", "format": "markdown",
+                   "sections": "many"}}
+    docs = [{"id": f"{k}#0", "text": "A note.", "metadata": m} for k, m in metas.items()]
+    response = client.post("/v1/documents", json={"documents": docs}, headers=auth())
+    assert response.status_code == 200, response.text
+    try:
+        for name in metas:
+            assert_error(client.get(f"/v1/files/{name}", headers=auth(READ)), 404,
+                         "document_not_found")
+            assert_error(client.delete(f"/v1/files/{name}", headers=auth()), 404,
+                         "document_not_found")
+        listed = client.get("/v1/files", headers=auth(READ))
+        assert listed.status_code == 200, listed.text
+        assert not {f["id"] for f in listed.json()["data"]} & set(metas)
+    finally:
+        for name in metas:
+            client.delete("/v1/documents/" + quote(f"{name}#0", safe=""), headers=auth())
+
+
 @pytest.mark.parametrize(("name", "data", "fields", "status", "code", "match"), [
     ("bad.pdf", b"%PDF-1.4 torn", {}, 400, "invalid_document", "cannot be read"),
     ("a.docx", b"PK\x03\x04", {}, 400, "invalid_document", "cannot tell the format"),
