@@ -76,19 +76,44 @@ def fit_evidence(grounded: Grounded, size: Callable[[Prompt], int], budget: int
     """The reader prompt with as much of the history and the best passages as fit in `budget`
     tokens.
 
-    The history goes first, from its oldest message; then passages, from the worst up. Nothing
-    is cut, and the sources list names exactly the passages the model reads. None when not
-    even the best passage fits alone.
+    The history goes first, from its oldest exchange (a user message and the reply to it, so
+    the kept history still starts with a user turn, as strict chat templates require); then
+    passages, from the worst up. Nothing is cut, and the sources list names exactly the
+    passages the model reads. None when not even the best passage fits alone.
     """
     history = grounded.history
+    starts = [i for i, m in enumerate(history) if m["role"] == "user"] + [len(history)]
     for n in range(len(grounded.sources), 0, -1):
         texts = [h.text for h in grounded.sources[:n]]
-        for start in range(len(history) + 1):
+        for start in starts:
             prompt = reader_prompt(grounded.query, texts, grounded.system, history[start:])
             if size(prompt) <= budget:
                 return replace(grounded, sources=grounded.sources[:n], prompt=prompt,
                                history=history[start:])
     return None
+
+
+def alternating(history: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The chat's earlier messages as exchanges: a user message, then the assistant's reply.
+
+    Strict chat templates (Mistral, Llama-2) refuse a chat whose roles do not alternate from a
+    user turn, and the reader's question (a user message) follows the history. So messages of
+    one role in a row (a blank reply left out between them) are joined, and an assistant
+    message before the first user one, or a user message with no reply after the last
+    exchange, is left out.
+    """
+    merged: list[dict[str, str]] = []
+    for m in history:
+        if merged and merged[-1]["role"] == m["role"]:
+            merged[-1] = {"role": m["role"],
+                          "content": merged[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            merged.append({"role": m["role"], "content": m["content"]})
+    if merged and merged[0]["role"] != "user":
+        merged = merged[1:]
+    if merged and merged[-1]["role"] == "user":
+        merged = merged[:-1]
+    return merged
 
 
 # Words a reply restates the evidence with that the evidence itself may lack in that form.
@@ -340,7 +365,8 @@ class Grounding:
         query = canonical
         if s.evidence_sentences:
             hits = self._closest_sentences(query, hits)
-        kept = tuple(history[len(history) - HISTORY_MESSAGES:]) if HISTORY_MESSAGES else ()
+        exchanges = alternating(history)
+        kept = tuple(exchanges[len(exchanges) - HISTORY_MESSAGES:]) if HISTORY_MESSAGES else ()
         return Grounded("facts", hits, query=query, system=system, history=kept,
                         prompt=reader_prompt(query, [h.text for h in hits], system, kept))
 

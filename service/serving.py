@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import jinja2
 import numpy as np
 
 from service.citations import annotations
@@ -104,7 +106,8 @@ class Serving:
         else:
             messages = [{"role": "system" if m.role == "developer" else m.role,
                          "content": m.text()} for m in req.messages]
-            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+            with _template_errors():
+                ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
             ids = ids if isinstance(ids, list) else list(ids["input_ids"])
         return ids, self._params(req, len(ids), req.max_completion_tokens or req.max_tokens)
 
@@ -113,7 +116,8 @@ class Serving:
         return self._prompt_ids(grounded.prompt)
 
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
-        text = prompt.render(self.tokenizer)
+        with _template_errors():
+            text = prompt.render(self.tokenizer)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _fitted(self, grounded: Grounded, max_tokens: int | None) -> Grounded:
@@ -298,6 +302,17 @@ class Serving:
             model=self.embedder.name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
             data=[EmbeddingData(index=i, embedding=_encode_vector(v, req.encoding_format))
                   for i, v in enumerate(vectors)])
+
+
+@contextlib.contextmanager
+def _template_errors() -> Iterator[None]:
+    """A chat the model's chat template refuses (roles that do not alternate, a system message
+    it does not take): the client's request, a 400, not a server error."""
+    try:
+        yield
+    except jinja2.TemplateError as exc:
+        raise InvalidRequest(f"the model's chat template refuses these messages: {exc}",
+                             "messages") from exc
 
 
 def _user_turns(req: ChatCompletionRequest) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -13,10 +14,12 @@ from retrieval.documents import Document
 from retrieval.embedder import CachedEncoder
 from retrieval.knowledge_base import Hit, KnowledgeBase
 from service.conversation import standalone_question
+from service.errors import InvalidRequest
 from service.grounding import (
     CopyConstraint,
     Grounded,
     Grounding,
+    alternating,
     closest_sentences,
     copy_constraint,
     evidence_constraint,
@@ -24,6 +27,7 @@ from service.grounding import (
     repeating,
 )
 from service.routing.router import Router
+from service.serving import _template_errors
 from service.settings import GroundingSettings
 from tests.retrieval.fakes import HashingEncoder
 
@@ -86,8 +90,18 @@ def test_copy_constraint_copies_one_sentence_from_a_word_to_its_end(
     assert every.allowed([]) == {every.runs[0][0]}, "all words asked: from the beginning"
 
 
-def test_copy_constraint_reads_a_sentencepiece_tokenizer() -> None:
-    # A Metaspace tokenizer (Llama-2, Mistral, Gemma): decoding one token drops its space.
+# A Mistral-like chat template: roles alternate from a user turn after an optional system one.
+STRICT_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}{% if not loop.first %}"
+    "{{ raise_exception('system first') }}{% endif %}{% elif (m['role'] == 'user') != "
+    "((loop.index0 - (messages[0]['role'] == 'system')) % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
+    "[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}")
+
+
+def metaspace_tokenizer() -> PreTrainedTokenizerFast:
+    """A small SentencePiece-style (Metaspace) tokenizer, as Llama-2, Mistral and Gemma have:
+    decoding one token drops its space."""
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
@@ -95,6 +109,12 @@ def test_copy_constraint_reads_a_sentencepiece_tokenizer() -> None:
     tok.train_from_iterator(corpus * 10, trainers.BpeTrainer(
         vocab_size=60, special_tokens=["<unk>", "</s>"], show_progress=False))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="</s>")
+    tokenizer.chat_template = STRICT_TEMPLATE
+    return tokenizer
+
+
+def test_copy_constraint_reads_a_sentencepiece_tokenizer() -> None:
+    tokenizer = metaspace_tokenizer()
     stop = tokenizer.eos_token_id
     evidence = ["The capital of Elqui is Quisun. Elqui borders Varn."]
     constraint = copy_constraint(tokenizer, evidence, {stop}, "What is the capital of Elqui?")
@@ -120,11 +140,38 @@ def test_the_history_is_dropped_before_any_passage() -> None:
     budget = size(whole.prompt)
     fitted = fit_evidence(grounded, size, budget - 1)
     assert fitted is not None and len(fitted.sources) == 2
-    assert fitted.history == history[1:], "the oldest message goes first"
+    assert fitted.history == history[2:], "the oldest exchange goes first, both its messages"
     bare = fit_evidence(grounded, size, budget - 4 * 30)
     assert bare is not None and len(bare.sources) == 2 and bare.history == ()
     one = fit_evidence(grounded, size, budget - 4 * 30 - 1)
     assert one is not None and one.sources == hits[:1] and one.history == ()
+
+
+def test_the_kept_history_alternates_from_a_user_turn_for_strict_templates() -> None:
+    def said(*roles: str) -> list[dict[str, str]]:
+        return [{"role": r, "content": f"{r} {i}"} for i, r in enumerate(roles)]
+
+    assert alternating(said("assistant", "user", "user", "assistant", "user")) == [
+        {"role": "user", "content": "user 1\n\nuser 2"},
+        {"role": "assistant", "content": "assistant 3"}]
+    history = tuple(alternating(said("user", "assistant") * 3))
+    tokenizer = metaspace_tokenizer()
+    grounded = Grounded("facts", [Hit(0, "d0", "Passage.", 1.0, {})], query="Q?",
+                        system="Be brief.", history=history)
+
+    def size(prompt: Prompt) -> int:
+        return len(prompt.render(tokenizer))  # the strict template raises on a bad order
+
+    whole = fit_evidence(grounded, size, 10_000)
+    assert whole is not None and whole.prompt is not None
+    for budget in range(size(whole.prompt), 0, -7):
+        fitted = fit_evidence(grounded, size, budget)
+        if fitted is not None:
+            assert fitted.history in (history[:0], history[2:], history[4:], history)
+    odd = Prompt(({"role": "system", "content": "S"}, {"role": "assistant", "content": "A"},
+                  {"role": "user", "content": "Q"}))
+    with pytest.raises(InvalidRequest, match="chat template refuses"), _template_errors():
+        odd.render(tokenizer)
 
 
 def test_evidence_constraint_never_repeats_a_reply_ngram(tiny_llama_dir: Path) -> None:
