@@ -16,6 +16,8 @@ from markdown_it.token import Token
 from retrieval.formats.blocks import Block, flat
 
 _TAG = re.compile(r"<[^>]+>")
+# Block nesting markdown-it follows (the commonmark preset's 20 drops a 20-deep quote's text).
+MAX_NESTING = 100
 
 
 def _inline_text(token: Token) -> str:
@@ -31,7 +33,14 @@ def _inline_text(token: Token) -> str:
 
 def markdown_blocks(source: str) -> list[Block]:
     """The blocks of a Markdown text in reading order, each under its heading path."""
-    tokens = MarkdownIt("commonmark").enable("table").parse(source)
+    from retrieval.formats import CorruptFileError
+
+    tokens = MarkdownIt("commonmark", {"maxNesting": MAX_NESTING}).enable("table").parse(source)
+    # Past its nesting limit markdown-it drops the content silently: refuse the file instead.
+    if max((t.level for t in tokens), default=0) >= MAX_NESTING - 1:
+        raise CorruptFileError(
+            f"the Markdown is nested too deeply (blockquotes or lists {MAX_NESTING - 2} levels "
+            "or more); its innermost text cannot be read")
     line_starts = [0, *itertools.accumulate(len(x) for x in source.splitlines(keepends=True))]
 
     def span(lines: list[int]) -> tuple[int, int]:

@@ -111,6 +111,14 @@ def test_a_deeply_nested_page_is_read_without_recursion() -> None:
     assert [s.text for s in sections] == ["Deep text."]
 
 
+def test_deeply_nested_markdown_is_read_or_refused_never_dropped() -> None:
+    assert [s.text for s in parse("> " * 25 + "Deep text.\n", "markdown")] == ["Deep text."]
+    assert [s.text for s in parse("- " * 30 + "Listed.\n", "markdown")] == ["Listed."]
+    for source in ("> " * 200 + "Too deep.\n", "- " * 60 + "Too deep.\n"):
+        with pytest.raises(CorruptFileError, match="nested too deeply"):
+            parse(source, "markdown")
+
+
 def test_pdf_sections_are_per_page_with_offsets_in_the_page_text() -> None:
     from pypdf import PdfReader
 
