@@ -161,13 +161,25 @@ def sections_held(kb: KnowledgeBase, file_id: str) -> int:
 
 
 def drop_sections(kb: KnowledgeBase, file_id: str, keep: int, held: int) -> int:
-    """Delete sections `keep`..`held`-1 of a file, the first one last; chunks removed.
+    """Delete every section of a file numbered `keep` or more, the first one last; chunks
+    removed.
 
-    Called after the new sections are committed, so a failure half-way leaves stale sections
-    (which the next upload or delete removes), never a file with none.
+    `held` is the count the file's first section recorded before the new version was written;
+    the store is also probed upward from `keep` until a section is missing, so a stale tail
+    that an interrupted upload left behind (its first section already records the new, smaller
+    count) is removed too. Called after the new sections are committed, so a failure half-way
+    leaves stale sections (which the next upload or delete removes), never a file with none.
+    Sections go from the last down, so what is left is always `keep`..n, without a gap.
     """
+    end = keep
+    while True:
+        try:
+            kb.get(section_id(file_id, end))
+        except DocumentNotFoundError:
+            break
+        end += 1
     removed = 0
-    for number in range(held - 1, keep - 1, -1):
+    for number in range(max(end, held) - 1, keep - 1, -1):
         try:
             removed += kb.delete(section_id(file_id, number))
         except DocumentNotFoundError:

@@ -224,3 +224,11 @@ def test_kb_add_reads_files_by_extension_and_replaces_a_shorter_version(tmp_path
         assert drop_sections(kb, file_id, len(short), 8) == 7
         assert sections_held(kb, file_id) == 1 and kb.count() == 1
         assert kb.get(section_id(file_id, 0)).text == "One line."
+        # An upload of 5 sections whose shorter re-upload (1) stopped before its drop: the
+        # first section already records 1, and the next upload removes the stale tail.
+        five = [d for d in docs if d.metadata["file_id"] == file_id][:5]
+        kb.upsert(five)
+        kb.upsert(short)
+        assert sections_held(kb, file_id) == 1 and kb.count() == 5
+        assert drop_sections(kb, file_id, len(short), sections_held(kb, file_id)) == 4
+        assert kb.count() == 1 and kb.get(section_id(file_id, 0)).text == "One line."
