@@ -114,7 +114,7 @@ def load_grounding(settings: Settings, embedder: CachedEncoder) -> tuple[Knowled
     g = settings.grounding
     router = Router(embedder, threshold=g.route_threshold,
                     retrieval_threshold=g.route_retrieval_threshold, model=model)
-    grounding = Grounding(kb, router, g)
+    grounding = Grounding(kb, router, g, reader=g.reader)
     return kb, grounding
 
 

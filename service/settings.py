@@ -34,7 +34,12 @@ class GroundingSettings(BaseSettings):
     evidence_sentences: int = Field(1, ge=0, le=50)  # per request; 0 reads whole passages
     evidence_lexical_weight: float = Field(0.25, ge=0.0, le=10.0)  # beside the cosine
     constrain_to_evidence: bool = True  # grounded replies copy the evidence's tokens
-    no_repeat_ngram: int = Field(3, ge=0, le=64)  # a constrained reply repeats no n-gram; 0: off
+    # "copy": a grounded reply copies one evidence sentence from a word the core chooses;
+    # "restate": it may restate the question with the evidence's tokens (the earlier reader).
+    reader: Literal["copy", "restate"] = "copy"
+    # The restate reader's reply repeats no n-gram of this size; 0: off (the copy reader
+    # copies one sentence and has no use for it).
+    no_repeat_ngram: int = Field(3, ge=0, le=64)
     route_threshold: float = Field(0.5, ge=0.0, le=1.0)
     route_retrieval_threshold: float = Field(DEFAULT_RETRIEVAL_THRESHOLD, ge=-1.0, le=1.0)
     abstain_min_score: float = Field(0.5, ge=-1.0, le=1.0)

@@ -17,6 +17,7 @@ from service.conversation import standalone_question
 from service.errors import InvalidRequest
 from service.grounding import (
     CopyConstraint,
+    EvidenceConstraint,
     Grounded,
     Grounding,
     alternating,
@@ -172,6 +173,22 @@ def test_the_kept_history_alternates_from_a_user_turn_for_strict_templates() -> 
                   {"role": "user", "content": "Q"}))
     with pytest.raises(InvalidRequest, match="chat template refuses"), _template_errors():
         odd.render(tokenizer)
+
+
+def test_cogcore_reader_selects_the_restate_reader_and_its_repetition_guard(
+        tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    grounded = Grounded("facts", [Hit(0, "d0", "Elqui borders Varn.", 1.0, {})],
+                        query="What borders Varn?", prompt=Prompt(()))
+    assert GroundingSettings().reader == "copy"
+    monkeypatch.setenv("COGCORE_READER", "restate")
+    monkeypatch.setenv("COGCORE_NO_REPEAT_NGRAM", "5")
+    settings = GroundingSettings()
+    grounding = Grounding(None, None, settings, reader=settings.reader)  # type: ignore[arg-type]
+    constraint = grounding.constraint(grounded, tokenizer, {tokenizer.eos_token_id})
+    assert isinstance(constraint, EvidenceConstraint) and constraint.no_repeat == 5
+    copying = Grounding(None, None, GroundingSettings(reader="copy"))  # type: ignore[arg-type]
+    assert isinstance(copying.constraint(grounded, tokenizer, set()), CopyConstraint)
 
 
 def test_evidence_constraint_never_repeats_a_reply_ngram(tiny_llama_dir: Path) -> None:
