@@ -22,8 +22,8 @@ DEFAULT_WIDTH = 1367  # of SmolLM2-135M's 1536 neurons per MLP (11% cut): with t
 DEFAULT_VOCAB = 16384  # of 49152 tokens
 DEFAULT_CALIBRATION = 64  # examples per calibration set
 DEFAULT_PROSE_CHARS = 200_000  # general prose the refit reproduces beside the retain sets
-# By merge rank, not by use: the use-based keep-set from the offline docstring corpus costs
-# 10x perplexity on everyday English (docs/core-report.md, "Vocabulary by use").
+# By merge rank until a core with the keep-set by use (which keeps reading whole when trimmed
+# alone, docs/core-report.md "Vocabulary by everyday use") is measured in full.
 DEFAULT_VOCAB_SELECTION = "rank"
 
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # Measured trim-only at 16384 (per-word perplexity vs the base, pydoc text / everyday text;
-# open-book / fictional reading vs the base), docs/core-report.md "Vocabulary by use":
+# open-book / fictional reading vs the base), docs/core-report.md "Vocabulary by everyday use":
 # corpus only, short=3: 1.19x / 10.1x; corpus and word frequencies half and half, short=2:
 # 1.34x / 2.43x, reading 1.01x / 0.99x; merge rank: 1.87x / 2.01x, reading 0.79x / 0.84x.
 SHORT_LETTERS = 2
