@@ -22,8 +22,9 @@ DEFAULT_WIDTH = 1367  # of SmolLM2-135M's 1536 neurons per MLP (11% cut): with t
 DEFAULT_VOCAB = 16384  # of 49152 tokens
 DEFAULT_CALIBRATION = 64  # examples per calibration set
 DEFAULT_PROSE_CHARS = 200_000  # general prose the refit reproduces beside the retain sets
-# By merge rank until a core with the keep-set by use (which keeps reading whole when trimmed
-# alone, docs/core-report.md "Vocabulary by everyday use") is measured in full.
+# By merge rank: the core with the keep-set by use reads fictional text better and Python prose
+# with less perplexity, but no better open-book and with more perplexity on everyday prose
+# (docs/core-report.md, "Vocabulary by everyday use"): neither dominates.
 DEFAULT_VOCAB_SELECTION = "rank"
 
 
