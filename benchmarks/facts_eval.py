@@ -24,9 +24,10 @@ import json
 import random
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -70,16 +71,24 @@ async def ask(client: httpx.AsyncClient, model: str, question: str, retrieval: s
                  [s["text"] for s in info["sources"]])
 
 
+T = TypeVar("T")
+
+
+async def bounded(calls: Iterable[Awaitable[T]]) -> list[T]:
+    """Await `calls` (coroutines not yet started), CONCURRENCY at a time; results in order."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
 async def ask_all(client: httpx.AsyncClient, model: str, questions: Sequence[str],
                   **kwargs: object) -> list[Asked]:
     """Ask every question, CONCURRENCY at a time, answers in question order."""
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(q: str) -> Asked:
-        async with gate:
-            return await ask(client, model, q, **kwargs)
-
-    return list(await asyncio.gather(*(one(q) for q in questions)))
+    return await bounded(ask(client, model, q, **kwargs) for q in questions)
 
 
 def miss(asked: Asked, expected: str) -> dict:

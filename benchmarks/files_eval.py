@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from facts_eval import CONCURRENCY, KEY, MAX_TOKENS, rate
+from facts_eval import KEY, MAX_TOKENS, bounded, rate
 
 from cogcore.facts import mentions
 from cogcore.paths import artifacts_dir, default_kb_dir
@@ -240,13 +240,8 @@ async def measure(url: str, model: str, max_tokens: int) -> dict:
                  "report": await upload(client, "quarrendon-report.pdf", report_pdf(),
                                         "application/pdf")}
         held = {k: v for f in files.values() for k, v in (await sections(client, f)).items()}
-        gate = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(q: Question) -> dict:
-            async with gate:
-                return await ask(client, model, q, files[q.file]["id"], held, max_tokens)
-
-        rows = list(await asyncio.gather(*(one(q) for q in QUESTIONS)))
+        rows = await bounded(ask(client, model, q, files[q.file]["id"], held, max_tokens)
+                             for q in QUESTIONS)
     groups = {"all": rows, **{s: [r for r in rows if r["split"] == s]
                               for s in ("tune", "heldout")},
               **{f: [r for r in rows if r["file"] == f] for f in ("handbook", "report")}}

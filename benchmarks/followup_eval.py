@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from facts_eval import CONCURRENCY, KEY, MAX_TOKENS, rate
+from facts_eval import KEY, MAX_TOKENS, bounded, rate
 
 from cogcore.facts import Entity, Fact, load_entities, split_of
 from cogcore.paths import artifacts_dir, default_kb_dir
@@ -127,15 +127,9 @@ def score(rows: list[dict], facts: list[Fact]) -> dict:
 
 async def measure(url: str, model: str, convs: list[Conversation], max_tokens: int) -> dict:
     """Every conversation, CONCURRENCY at a time; rates per split and kind, and the misses."""
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(conv: Conversation) -> dict:
-        async with gate:
-            return await talk(client, model, conv, max_tokens)
-
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"},
                                  timeout=600) as client:
-        rows = list(await asyncio.gather(*(one(c) for c in convs)))
+        rows = await bounded(talk(client, model, c, max_tokens) for c in convs)
     report: dict = {}
     for split in ("tune", "heldout"):
         picked = [(r, c) for r, c in zip(rows, convs, strict=True) if c.split == split]

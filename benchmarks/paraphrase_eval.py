@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from facts_eval import CONCURRENCY, KEY, MAX_TOKENS, rate
+from facts_eval import KEY, MAX_TOKENS, bounded, rate
 
 from cogcore.facts import Fact, load_entities, normalize, split_of
 from cogcore.paths import artifacts_dir, default_kb_dir
@@ -186,15 +186,9 @@ def score(rows: list[dict], qs: list[Question]) -> dict:
 
 async def measure(url: str, model: str, qs: list[Question], max_tokens: int) -> dict:
     """Every question, CONCURRENCY at a time; rates per half and kind, and the misses."""
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(q: Question) -> dict:
-        async with gate:
-            return await ask(client, model, q, max_tokens)
-
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"},
                                  timeout=600) as client:
-        rows = list(await asyncio.gather(*(one(q) for q in qs)))
+        rows = await bounded(ask(client, model, q, max_tokens) for q in qs)
     report: dict = {}
     for split in SPLITS:
         picked = [(r, q) for r, q in zip(rows, qs, strict=True) if q.split == split]
