@@ -20,14 +20,13 @@ config's bos/eos/pad/unk ids follow. Stock `AutoTokenizer`/`AutoModelForCausalLM
 
 The keep-set of the default base's tokenizer is committed under `pruning/data/` (a JSON list of
 token strings) so every machine builds the same core:
-    python -m pruning.vocab build-keep-set --size 16384
+    python -m pruning.keep_set_build --size 16384
 Another tokenizer gets its keep-set from the corpus at trim time. `selection="rank"` keeps the
 old rule (ids below `size`, i.e. the merge list truncated by rank) for comparison.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
@@ -367,87 +366,3 @@ def trim_vocabulary(
     _remap_config_ids(model, old_ids)
     _gather_rows(model, old_ids)
     return reindexed_tokenizer(tokenizer, new_spec)
-
-
-# -- measurement and the generator command ---------------------------------------------------
-
-
-def resplit_fraction(tokenizer: PreTrainedTokenizerBase, keep: Iterable[str],
-                     texts: Sequence[str]) -> float:
-    """The fraction of the tokens of `texts` (as `tokenizer` splits them) not in `keep`."""
-    counts = token_counts(tokenizer, texts)
-    kept = set(keep)
-    total = sum(counts.values())
-    return sum(c for t, c in counts.items() if t not in kept) / max(1, total)
-
-
-def changed_answers(tokenizer: PreTrainedTokenizerBase, keep: Iterable[str],
-                    answers: Sequence[str]) -> float:
-    """The fraction of `answers` (each read after a space) whose tokens are not all kept."""
-    kept = set(keep)
-    backend = tokenizer.backend_tokenizer
-    changed = sum(
-        any(t not in kept for t in backend.encode(" " + a, add_special_tokens=False).tokens)
-        for a in answers)
-    return changed / max(1, len(answers))
-
-
-def keep_set_stats(tokenizer: PreTrainedTokenizerBase, keep: Sequence[str]) -> dict[str, float]:
-    """Re-split tokens on the perplexity texts, changed answers of the reading suites."""
-    from evaluation.data import reading_items
-    from pruning.corpus import perplexity_texts
-
-    stats = {"resplit_perplexity_text": resplit_fraction(tokenizer, keep, perplexity_texts())}
-    for kind in ("open_book", "counterfactual", "fictional"):
-        answers = [item.expected.answer for item in reading_items(kind)]
-        stats[f"changed_answers_{kind}"] = changed_answers(tokenizer, keep, answers)
-    return {k: round(v, 4) for k, v in stats.items()}
-
-
-def build_keep_set_file(base: Path, size: int, short_letters: int = SHORT_LETTERS,
-                        out: Path | None = None) -> Path:
-    """Select the keep-set of `size` tokens for the tokenizer at `base` and write it as JSON."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
-    spec = tokenizer_spec(tokenizer)
-    counts, required = use_counts(tokenizer)
-    keep = select_keep_set(spec, size, counts, short_letters=short_letters, required=required)
-    record = {
-        "size": size,
-        "tokenizer": spec_digest(spec),
-        "rule": {"short_letters": short_letters, "corpus_chars": CORPUS_CHARS,
-                 "words": WORDS, "word_share": WORD_SHARE,
-                 "knowledge_base_tokens": len(required)},
-        "stats": keep_set_stats(tokenizer, keep),
-        "command": f"python -m pruning.vocab build-keep-set --size {size} "
-                   f"--short-letters {short_letters}",
-        "tokens": keep,
-    }
-    path = out or keep_set_file(size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    return path
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m pruning.vocab build-keep-set --size N`: write pruning/data/keep-set-N.json."""
-    from cogcore.paths import default_base_dir
-
-    parser = argparse.ArgumentParser(prog="python -m pruning.vocab")
-    sub = parser.add_subparsers(dest="command", required=True)
-    build = sub.add_parser("build-keep-set", help="select and write a committed keep-set")
-    build.add_argument("--size", type=int, action="append", required=True)
-    build.add_argument("--short-letters", type=int, default=SHORT_LETTERS)
-    build.add_argument("--base", type=Path, default=default_base_dir())
-    build.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    for size in args.size:
-        path = build_keep_set_file(args.base, size, args.short_letters,
-                                   args.out if len(args.size) == 1 else None)
-        stats = json.loads(path.read_text(encoding="utf-8"))["stats"]
-        print(f"{path}: {size} tokens {stats}")
-
-
-if __name__ == "__main__":
-    main()
