@@ -28,25 +28,19 @@ from typing import Any, Literal
 
 import numpy as np
 
-from retrieval.chunker import ChunkSettings, chunk_text
+from retrieval.chunker import ChunkSettings
 from retrieval.dense import DenseIndex
-from retrieval.documents import Document, ValidDocument, check_id, check_text, validate
+from retrieval.documents import Document, check_id, check_text, validate
 from retrieval.embedder import TextEncoder
-from retrieval.errors import (
-    EmbedderMismatchError,
-    IndexFileError,
-    InvalidSearchError,
-    KnowledgeBaseNotFoundError,
-    ReadOnlyError,
-)
-from retrieval.fusion import Ranking, reciprocal_rank_fusion, weighted_fusion
+from retrieval.errors import IndexFileError, KnowledgeBaseNotFoundError, ReadOnlyError
 from retrieval.index_registry import DEFAULT_KIND, index_spec, load_index, new_index
+from retrieval.kb_rules import MODES, check_embedder, check_search, fuse, plan_writes
 from retrieval.sparse import BM25Index
-from retrieval.store import DocumentStore, Filters, StoredDocument, WritePlan
+from retrieval.store import DocumentStore, Filters, StoredDocument
 from retrieval.writer_lock import WriterLock
 
+__all__ = ["MODES", "Hit", "KBSettings", "KnowledgeBase"]  # MODES: its home is kb_rules
 log = logging.getLogger("cogcore.retrieval")
-MODES = ("dense", "bm25", "hybrid")
 STORE_FILE, INDEX_FILE, LOCK_FILE = "store.sqlite3", "dense.index", "writer.lock"
 
 
@@ -126,7 +120,7 @@ class KnowledgeBase:
 
                 embedder = Embedder()
             store = DocumentStore(path / STORE_FILE, readonly=readonly)
-            _check_embedder(store, embedder, readonly)
+            check_embedder(store, embedder, readonly)
             return cls(path, store, embedder, settings, lock)
         except BaseException:
             if store is not None:
@@ -195,7 +189,7 @@ class KnowledgeBase:
         with self._write_lock:
             with self._lock:
                 existing = self._store.existing([d.id for d in latest])
-            plans, counts = self._plan(latest, existing)
+            plans, counts = plan_writes(latest, existing, self.embedder, self._chunking)
             if not plans:
                 return [(d.id, counts[d.id]) for d in valid]
             with self._lock:
@@ -207,28 +201,6 @@ class KnowledgeBase:
                 if self._unsaved >= self.settings.save_every_chunks:
                     self.flush()
         return [(d.id, counts[d.id]) for d in valid]
-
-    def _plan(self, docs: list[ValidDocument], existing: dict[str, tuple[str, str, int]]):
-        """Chunk and embed what changed; metadata-only changes skip the embedder."""
-        plans: list[WritePlan] = []
-        counts: dict[str, int] = {}
-        to_embed: list[tuple[ValidDocument, list[str]]] = []
-        for doc in docs:
-            old = existing.get(doc.id)
-            if old and old[0] == doc.text_hash:
-                counts[doc.id] = old[2]
-                if old[1] != doc.metadata_json:
-                    plans.append(WritePlan(doc, None, None))
-                continue
-            chunks = chunk_text(doc.text, self.embedder.count_tokens_batch, self._chunking)
-            to_embed.append((doc, chunks))
-            counts[doc.id] = len(chunks)
-        vectors = self.embedder.encode([c for _, chunks in to_embed for c in chunks])
-        start = 0
-        for doc, chunks in to_embed:
-            plans.append(WritePlan(doc, chunks, vectors[start : start + len(chunks)]))
-            start += len(chunks)
-        return plans, counts
 
     def delete(self, doc_id: str) -> int:
         """Delete a document and its chunks; the number of chunks removed."""
@@ -266,12 +238,7 @@ class KnowledgeBase:
                      filters: Filters | None = None) -> list[list[Hit]]:
         """`search` for many queries at once (one embedder call)."""
         s = self.settings
-        if mode not in MODES:
-            raise InvalidSearchError(f"unknown search mode {mode!r}; choose one of {MODES}")
-        if not isinstance(k, int) or not 1 <= k <= s.max_k:
-            raise InvalidSearchError(f"k must be an integer from 1 to {s.max_k}")
-        texts = [check_text(q, s.max_query_bytes, what="query") for q in queries]
-        _check_filters(filters)
+        texts = check_search(s, queries, k, mode, filters)
         vectors = self.embedder.encode(texts) if mode != "bm25" else None
         depth = k if mode != "hybrid" else max(k, s.fusion_depth)
         with self._lock:
@@ -280,18 +247,12 @@ class KnowledgeBase:
             dense = self._index.search(vectors, depth, allowed) if vectors is not None else None
             sparse = self._sparse().search(texts, depth, allowed) if mode != "dense" else None
             if dense is not None and sparse is not None:
-                ranked = [self._fuse(d, b, k) for d, b in zip(dense, sparse, strict=True)]
+                ranked = [fuse(d, b, k, s) for d, b in zip(dense, sparse, strict=True)]
             else:
                 ranked = [r[:k] for r in (dense if dense is not None else sparse or [])]
             rows = self._store.chunk_rows(sorted({i for r in ranked for i, _ in r}))
         return [[Hit(i, rows[i].document_id, rows[i].text, score, rows[i].metadata)
                  for i, score in result if i in rows] for result in ranked]
-
-    def _fuse(self, dense: Ranking, sparse: Ranking, k: int) -> list[tuple[int, float]]:
-        s = self.settings
-        if s.fusion == "rrf":
-            return reciprocal_rank_fusion([dense, sparse], k, s.rrf_k)
-        return weighted_fusion(dense, sparse, s.sparse_share, k)
 
     def unknown_terms(self, text: str) -> list[str]:
         """Terms of `text` that no stored chunk contains: a sign the store cannot answer it."""
@@ -351,27 +312,3 @@ class KnowledgeBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _check_embedder(store: DocumentStore, embedder: TextEncoder, readonly: bool) -> None:
-    """Refuse an embedder whose vectors would not be comparable with the stored ones."""
-    wanted = f"{embedder.name}/{embedder.dim}"
-    recorded = store.get_state("embedder")
-    if recorded is None and not readonly:
-        store.set_state("embedder", wanted)
-    elif recorded is not None and recorded != wanted:
-        raise EmbedderMismatchError(f"knowledge base was built with {recorded}, not {wanted}")
-
-
-def _check_filters(filters: object) -> None:
-    """Filters are {key: value} or {key: [values]} with JSON scalar values."""
-    if filters is None:
-        return
-    if not isinstance(filters, dict):
-        raise InvalidSearchError("filters must be an object of key: value or key: [values]")
-    for key, value in filters.items():
-        values = value if isinstance(value, list) else [value]
-        if not isinstance(key, str) or not all(
-            v is None or isinstance(v, str | int | float | bool) for v in values
-        ):
-            raise InvalidSearchError(f"filter {key!r} must be a scalar or a list of scalars")
