@@ -93,3 +93,11 @@ class UnknownIndexKindError(RetrievalError):
     """An index kind that no registered backend implements."""
 
     client_error = True
+
+
+class KnowledgeBaseUnavailableError(RetrievalError):
+    """The knowledge base's database cannot be reached or refuses the connection."""
+
+
+class SchemaVersionError(RetrievalError):
+    """The database's schema is newer than this code, or not migrated and may not be here."""

@@ -1,0 +1,1 @@
+"""The knowledge base on PostgreSQL + pgvector: schema and migrations, SQL, the facade."""

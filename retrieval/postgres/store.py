@@ -1,0 +1,215 @@
+"""The SQL of the PostgreSQL knowledge base: writes as transactions, dense, BM25 and filters.
+
+Every function takes a connection and does its work in the caller's transaction. Lexical search
+is BM25 computed in the database from a term table (chunk, term, frequency) with the very
+tokenizer and formula (Lucene's, k1 1.5, b 0.75) that `bm25s` uses for the embedded backend, so
+both backends rank alike; nothing is rebuilt after a write. Dense search is pgvector's inner
+product, through its HNSW index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from retrieval.documents import ValidDocument, filter_value_json
+from retrieval.errors import DocumentNotFoundError, InvalidSearchError, UnknownFilterKeyError
+from retrieval.sparse import _tokenize as tokenize
+from retrieval.store import ChunkRow, Filters, StoredDocument, WritePlan
+
+K1, B = 1.5, 0.75  # bm25s's defaults, which the embedded backend uses
+DOC_COLUMNS = "id, text, metadata, n_chunks, text_hash"
+
+BM25_SQL = """
+WITH q AS (SELECT term, count(*) AS qtf FROM unnest(%(terms)s::text[]) AS term GROUP BY term),
+     df AS (SELECT t.term, count(*)::float8 AS df FROM chunk_terms t JOIN q USING (term)
+            GROUP BY t.term),
+     c AS (SELECT chunks::float8 AS n, terms::float8 / greatest(chunks, 1) AS avgdl FROM corpus)
+SELECT t.chunk_id, sum(q.qtf * ln(1 + (c.n - df.df + 0.5) / (df.df + 0.5)) * t.tf
+       / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * ch.n_terms / greatest(c.avgdl, 1e-9)))) AS score
+FROM chunk_terms t JOIN q USING (term) JOIN df USING (term)
+     JOIN chunks ch ON ch.id = t.chunk_id CROSS JOIN c
+WHERE {where}
+GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id LIMIT %(k)s
+"""
+DENSE_SQL = """
+SELECT ch.id, -(ch.embedding <#> %(vector)s) AS score FROM chunks ch WHERE {where}
+ORDER BY ch.embedding <#> %(vector)s LIMIT %(k)s
+"""
+
+
+def _stored(row: Sequence[Any]) -> StoredDocument:
+    return StoredDocument(row[0], row[1], json.loads(row[2]), row[3], row[4])
+
+
+def lock_ids(conn: psycopg.Connection, ids: Sequence[str]) -> None:
+    """Serialize writers of the same document ids until this transaction ends.
+
+    Keys are taken in one order, so two writers of overlapping sets cannot deadlock.
+    """
+    keys = sorted({int.from_bytes(hashlib.sha256(i.encode()).digest()[:8], "big", signed=True)
+                   for i in ids})
+    for key in keys:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+def existing(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, tuple[str, str, int]]:
+    """(text hash, metadata JSON, chunk count) of those of `ids` that are stored."""
+    rows = conn.execute("SELECT id, text_hash, metadata, n_chunks FROM documents "
+                        "WHERE id = ANY(%s)", (list(ids),))
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def write(conn: psycopg.Connection, plans: Sequence[WritePlan]) -> None:
+    """Apply every plan (the caller holds the ids' locks, in its transaction)."""
+    chunks = terms = 0
+    for plan in plans:
+        doc = plan.document
+        if plan.chunks is None or plan.vectors is None:
+            conn.execute("UPDATE documents SET metadata = %s, updated_at = now() WHERE id = %s",
+                         (doc.metadata_json, doc.id))
+            _write_metadata(conn, doc)
+            continue
+        removed = _delete_rows(conn, doc.id)
+        conn.execute("INSERT INTO documents (id, text, metadata, text_hash, n_chunks) "
+                     "VALUES (%s, %s, %s, %s, %s)",
+                     (doc.id, doc.text, doc.metadata_json, doc.text_hash, len(plan.chunks)))
+        _write_metadata(conn, doc)
+        added = _insert_chunks(conn, doc.id, plan.chunks, plan.vectors)
+        chunks += len(plan.chunks) - len(removed)
+        terms += added - sum(removed)
+    _bump(conn, chunks, terms)
+
+
+def _insert_chunks(conn: psycopg.Connection, doc_id: str, texts: list[str],
+                   vectors: np.ndarray) -> int:
+    """Insert a document's chunks and their term rows; the total of their term counts."""
+    tokens = tokenize(texts)
+    ids = [r[0] for r in conn.execute(
+        "SELECT nextval('chunks_id_seq') FROM generate_series(1, %s)", (len(texts),))]
+    with conn.cursor() as cur:
+        with cur.copy("COPY chunks (id, document_id, position, text, n_terms, embedding) "
+                      "FROM STDIN") as copy:
+            for position, (cid, text, toks, vector) in enumerate(
+                    zip(ids, texts, tokens, vectors, strict=True)):
+                copy.write_row((cid, doc_id, position, text, len(toks),
+                                np.asarray(vector, np.float32)))
+        with cur.copy("COPY chunk_terms (term, chunk_id, tf) FROM STDIN") as copy:
+            for cid, toks in zip(ids, tokens, strict=True):
+                for term, tf in Counter(toks).items():
+                    copy.write_row((term, cid, tf))
+    return sum(len(t) for t in tokens)
+
+
+def delete(conn: psycopg.Connection, doc_id: str) -> int:
+    """Delete a document with its chunks, terms and metadata; the chunks removed."""
+    if conn.execute("SELECT 1 FROM documents WHERE id = %s", (doc_id,)).fetchone() is None:
+        raise DocumentNotFoundError(f"no document with id {doc_id!r}")
+    removed = _delete_rows(conn, doc_id)
+    _bump(conn, -len(removed), -sum(removed))
+    return len(removed)
+
+
+def _delete_rows(conn: psycopg.Connection, doc_id: str) -> list[int]:
+    """Drop a document's chunks (their terms cascade) and the document; chunks' term counts."""
+    removed = [r[0] for r in conn.execute(
+        "DELETE FROM chunks WHERE document_id = %s RETURNING n_terms", (doc_id,))]
+    conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
+    return removed
+
+
+def _write_metadata(conn: psycopg.Connection, doc: ValidDocument) -> None:
+    conn.execute("DELETE FROM metadata WHERE document_id = %s", (doc.id,))
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO metadata VALUES (%s, %s, %s)",
+                        [(doc.id, k, filter_value_json(v)) for k, v in doc.metadata.items()])
+
+
+def _bump(conn: psycopg.Connection, chunks: int, terms: int) -> None:
+    # Last in the transaction: writers queue on this one row only for the moment to commit.
+    conn.execute("UPDATE corpus SET chunks = chunks + %s, terms = terms + %s, "
+                 "generation = generation + 1", (chunks, terms))
+
+
+def get(conn: psycopg.Connection, doc_id: str) -> StoredDocument:
+    """One stored document, or DocumentNotFoundError."""
+    row = conn.execute(f"SELECT {DOC_COLUMNS} FROM documents WHERE id = %s",
+                       (doc_id,)).fetchone()
+    if row is None:
+        raise DocumentNotFoundError(f"no document with id {doc_id!r}")
+    return _stored(row)
+
+
+def page(conn: psycopg.Connection, offset: int, limit: int) -> list[StoredDocument]:
+    """Documents in id order (byte order, as SQLite sorts), a page at a time."""
+    rows = conn.execute(f"SELECT {DOC_COLUMNS} FROM documents ORDER BY id COLLATE \"C\" "
+                        "LIMIT %s OFFSET %s", (max(0, limit), max(0, offset)))
+    return [_stored(r) for r in rows]
+
+
+def counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Documents, chunks, and the write generation."""
+    docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    chunks, generation = conn.execute("SELECT chunks, generation FROM corpus").fetchone()
+    return {"documents": int(docs), "chunks": int(chunks), "generation": int(generation)}
+
+
+def filter_clause(conn: psycopg.Connection, filters: Filters | None
+                  ) -> tuple[str, dict[str, Any]]:
+    """SQL restricting `ch` (chunks) to documents matching every filter, with its parameters."""
+    if not filters:
+        return "true", {}
+    parts, params = [], {}
+    for n, (key, wanted) in enumerate(filters.items()):
+        if conn.execute("SELECT 1 FROM metadata WHERE key = %s LIMIT 1", (key,)).fetchone() \
+                is None:
+            raise UnknownFilterKeyError(f"no stored document has metadata key {key!r}")
+        values = wanted if isinstance(wanted, list) else [wanted]
+        if not values:
+            raise InvalidSearchError(f"filter {key!r} lists no values")
+        parts.append(f"ch.document_id IN (SELECT document_id FROM metadata "
+                     f"WHERE key = %(key{n})s AND value = ANY(%(values{n})s))")
+        params |= {f"key{n}": key, f"values{n}": [filter_value_json(v) for v in values]}
+    return " AND ".join(parts), params
+
+
+def dense(conn: psycopg.Connection, vector: np.ndarray, k: int, where: str,
+          params: dict[str, Any]) -> list[tuple[int, float]]:
+    """Up to k (chunk id, inner product) pairs, best first."""
+    rows = conn.execute(DENSE_SQL.format(where=where),
+                        {**params, "vector": np.asarray(vector, np.float32), "k": k})
+    return [(int(i), float(s)) for i, s in rows]
+
+
+def bm25(conn: psycopg.Connection, text: str, k: int, where: str,
+         params: dict[str, Any]) -> list[tuple[int, float]]:
+    """Up to k (chunk id, BM25 score) pairs with a positive score, best first."""
+    terms = tokenize([text])[0]
+    if not terms:
+        return []
+    rows = conn.execute(BM25_SQL.format(where=where),
+                        {**params, "terms": terms, "k": k, "k1": K1, "b": B})
+    return [(int(i), float(s)) for i, s in rows if s > 0]
+
+
+def unknown_terms(conn: psycopg.Connection, text: str) -> list[str]:
+    """Search terms of `text` (stopwords dropped) that no chunk contains, in order."""
+    terms = list(dict.fromkeys(tokenize([text])[0]))
+    known = {r[0] for r in conn.execute(
+        "SELECT DISTINCT term FROM chunk_terms WHERE term = ANY(%s)", (terms,))}
+    return [t for t in terms if t not in known]
+
+
+def chunk_rows(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, ChunkRow]:
+    """Chunks by id with their document's id and metadata."""
+    rows = conn.execute(
+        "SELECT ch.id, ch.document_id, ch.text, d.metadata FROM chunks ch "
+        "JOIN documents d ON d.id = ch.document_id WHERE ch.id = ANY(%s)",
+        ([int(i) for i in ids],))
+    return {r[0]: ChunkRow(r[0], r[1], r[2], json.loads(r[3])) for r in rows}
