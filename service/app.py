@@ -12,22 +12,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import require_api_key
+from service.body_limit import BodyLimit
 from service.documents import DocumentService, documents_router
 from service.engine import Engine
-from service.errors import (
-    NotReady,
-    PayloadTooLarge,
-    error_response,
-    error_responses,
-    install_error_handlers,
-)
-from service.errors import service_error_body as error_body
+from service.errors import NotReady, error_responses
+from service.generation import GenerationEngine
 from service.grounding import Grounding
+from service.http_errors import install_error_handlers
 from service.logs import configure_logging, request_id
 from service.metrics import Metrics
 from service.protocol import (
@@ -35,9 +32,14 @@ from service.protocol import (
     ChatCompletionResponse,
     CompletionRequest,
     CompletionResponse,
+    DetokenizeRequest,
+    DetokenizeResponse,
     EmbeddingRequest,
     EmbeddingResponse,
     ModelList,
+    TokenizeChatRequest,
+    TokenizeCompletionRequest,
+    TokenizeResponse,
 )
 from service.routing.router import Router, load_or_fit_router
 from service.serving import Serving
@@ -136,8 +138,13 @@ def create_app(settings: Settings | None = None, loader: Loader = load_resources
     install_error_handlers(app)
     app.middleware("http")(_request_context)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:  # outermost, so that a refused or failed request carries it too
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["*"], allow_headers=["*"],
+                           expose_headers=["x-request-id", "retry-after"])
     app.include_router(_ops_router())
     app.include_router(_v1_router())
+    app.include_router(_tokenization_router())
     app.include_router(documents_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -193,13 +200,14 @@ async def _load(app: FastAPI) -> None:
         engine=engine, tokenizer=res.tokenizer, model_name=settings.model_name,
         max_context=context, default_max_tokens=settings.default_max_tokens,
         timeout_s=settings.request_timeout_s, embedder=res.embedder,
-        grounding=res.grounding, metrics=metrics)
+        grounding=res.grounding, metrics=metrics,
+        keep_alive_s=settings.sse_keepalive_s or None)
     app.state.kb = res.kb
     app.state.documents = DocumentService(res.kb) if res.kb is not None else None
     log.info(f"ready: {settings.model_name} in {time.monotonic() - started:.1f}s")
 
 
-def make_engine(settings: Settings, res: Resources, metrics: Metrics) -> Engine | UpstreamEngine:
+def make_engine(settings: Settings, res: Resources, metrics: Metrics) -> GenerationEngine:
     """The local continuous-batching engine, or the upstream one when a URL is set."""
     if settings.upstream_url:
         return UpstreamEngine(settings.upstream_url, settings.upstream_model or
@@ -285,6 +293,23 @@ def _v1_router() -> APIRouter:
     return router
 
 
+def _tokenization_router() -> APIRouter:
+    """vLLM's /tokenize and /detokenize, beside /v1 as vLLM serves them (same API keys)."""
+    router = APIRouter(dependencies=[Depends(require_api_key)],
+                       responses=error_responses(400, 401, 404, 503))
+
+    @router.post("/tokenize", response_model=TokenizeResponse)
+    async def tokenize(body: TokenizeChatRequest | TokenizeCompletionRequest,
+                       serving: ServingDep) -> Any:
+        return await serving.tokenize(body)
+
+    @router.post("/detokenize", response_model=DetokenizeResponse)
+    async def detokenize(body: DetokenizeRequest, serving: ServingDep) -> Any:
+        return await serving.detokenize(body)
+
+    return router
+
+
 def _sse_response(lines: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(lines, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -324,44 +349,3 @@ async def _request_context(request: Request, call_next: Callable) -> Response:
         return response
     finally:
         request_id.reset(token)
-
-
-class BodyLimit:
-    """ASGI middleware: a body over `max_bytes` is a 413, declared or streamed."""
-
-    def __init__(self, app: Callable, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        """Check the declared length, then count the bytes as they arrive."""
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > self.max_bytes:
-                return await self._refuse(scope, receive, send)
-            return await self.app(scope, receive, send)
-        # No declared length (chunked): read up to the limit first, then replay the body.
-        body, more = b"", True
-        while more and len(body) <= self.max_bytes:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        if len(body) > self.max_bytes:
-            return await self._refuse(scope, receive, send)
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: dict, receive: Callable, send: Callable) -> None:
-        exc = PayloadTooLarge(f"request body over {self.max_bytes} bytes")
-        response: JSONResponse = error_response(exc.status, error_body(exc))
-        await response(scope, receive, send)

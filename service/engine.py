@@ -13,38 +13,22 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 
 from service import batch
+from service.detokenizer import TextStream
 from service.errors import NotReady, QueueFull, RequestTimeout, ServiceError
-from service.sampling import SamplingParams, TextStream, make_generator, sample_rows
+from service.generation import Delta, DeltaStream, EngineObserver, GenerationRequest
+from service.sampling import SamplingParams, make_generator, sample_rows
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger("cogcore.engine")
-
-
-class EngineObserver(Protocol):
-    """Receives the timings the engine measures (implemented by the Prometheus metrics)."""
-
-    def admitted(self, queue_s: float, prompt_tokens: int) -> None: ...
-    def token(self, since_previous_s: float | None, since_arrival_s: float) -> None: ...
-    def finished(self, e2e_s: float, finish_reason: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Delta:
-    """A piece of one request's output; the last one carries the finish reason."""
-
-    text: str
-    completion_tokens: int
-    prompt_tokens: int
-    finish_reason: str | None = None
 
 
 @dataclass(eq=False)
@@ -66,7 +50,9 @@ class Sequence:
 
 
 class Engine:
-    """Continuous batching engine: submit prompt ids, read text deltas."""
+    """Continuous batching engine (a `GenerationEngine`): submit prompt ids, read text deltas."""
+
+    applies_constraints = True
 
     def __init__(
         self,
@@ -87,6 +73,7 @@ class Engine:
         self.observer = observer
         self.min_shared_prefix = min_shared_prefix
         self.eos_ids = _eos_ids(model, tokenizer)
+        self.stop_ids = frozenset(self.eos_ids)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(
             self.eos_ids, default=0)
         self._waiting: collections.deque[Sequence] = collections.deque()
@@ -131,12 +118,15 @@ class Engine:
             await asyncio.sleep(0.05)
         return self.num_running + self.num_waiting == 0
 
-    def submit(self, prompt_ids: list[int], params: SamplingParams) -> Sequence:
-        """Queue one request (call from the event loop); 429 when the queue is full."""
+    def submit(self, request: GenerationRequest) -> DeltaStream:
+        """Queue one request now (call from the event loop), so that a full queue (429) or a
+        shutdown (503) fails before any response starts; its deltas. The request is
+        cancelled when the caller closes the stream."""
         if not self._accepting:
             raise NotReady("the service is shutting down")
+        params = request.params
         seq = Sequence(
-            prompt_ids=list(prompt_ids), params=params,
+            prompt_ids=list(request.prompt_ids), params=params,
             text=TextStream(self.tokenizer, params.stop), queue=asyncio.Queue(),
             loop=asyncio.get_running_loop(), generator=make_generator(params),
         )
@@ -148,7 +138,7 @@ class Engine:
                     retry_after_s=self.retry_after_s)
             self._waiting.append(seq)
         self._wake.set()
-        return seq
+        return DeltaStream(self._stream(seq, request.timeout_s), lambda: self.cancel(seq))
 
     def cancel(self, seq: Sequence) -> None:
         """Drop a request (client gone, timeout): its row leaves before the next step."""
@@ -156,14 +146,8 @@ class Engine:
             seq.cancelled = True
             self._wake.set()
 
-    def generate(
-        self, prompt_ids: list[int], params: SamplingParams, timeout_s: float | None = None
-    ) -> AsyncIterator[Delta]:
-        """Queue one request now (so a full queue fails before any response starts) and
-        return its deltas; the request is cancelled when the caller stops reading."""
-        return self._stream(self.submit(prompt_ids, params), timeout_s)
-
-    async def _stream(self, seq: Sequence, timeout_s: float | None) -> AsyncIterator[Delta]:
+    async def _stream(self, seq: Sequence, timeout_s: float | None
+                      ) -> AsyncGenerator[Delta, None]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
             while True:

@@ -1,18 +1,13 @@
 """Domain exceptions of the service, each carrying its HTTP status and OpenAI error fields.
 
-Everything below the routes raises these; `install_error_handlers` maps them (and FastAPI's
-own validation and routing errors) to the one envelope in one place.
+Everything below the routes raises these; they know nothing of HTTP frameworks (the engine
+imports them). `service.http_errors.install_error_handlers` maps them (and FastAPI's own
+validation and routing errors) to the one envelope, in one place: the app's edge.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cogcore.errors import CogcoreError
 from retrieval.errors import (
@@ -25,8 +20,6 @@ from retrieval.errors import (
     WriterLockedError,
 )
 from service.protocol import ErrorBody, ErrorResponse
-
-log = logging.getLogger("cogcore.service")
 
 
 class ServiceError(CogcoreError):
@@ -149,34 +142,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for status in statuses}
 
 
-def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None = None
-                   ) -> JSONResponse:
-    """The one envelope as a JSON response."""
-    content = ErrorResponse(error=body).model_dump()
-    return JSONResponse(content, status_code=status, headers=headers)
-
-
 def service_error_body(exc: ServiceError) -> ErrorBody:
     """The envelope fields of a domain error."""
     return ErrorBody(message=exc.message, type=exc.type, param=exc.param, code=exc.code)
-
-
-def _validation_body(exc: RequestValidationError) -> ErrorBody:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
-    param = ".".join(loc) or None
-    if first.get("type") == "json_invalid":  # loc is a byte offset, not a parameter
-        return ErrorBody(message=f"the body is not valid JSON (at byte {param})",
-                         type="invalid_request_error", param=None, code="invalid_request")
-    if first.get("type") == "invalid_unicode":  # raised before field validation: no loc
-        return ErrorBody(message=str(first.get("msg")), type="invalid_request_error",
-                         param=first.get("ctx", {}).get("where"), code="invalid_request")
-    if first.get("type") == "extra_forbidden":
-        return ErrorBody(message=f"unsupported parameter: {param}", type="invalid_request_error",
-                         param=param, code="unsupported_parameter")
-    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg", "invalid body"))
-    return ErrorBody(message=message, type="invalid_request_error", param=param,
-                     code="invalid_request")
 
 
 def retrieval_status(exc: RetrievalError) -> tuple[int, str]:
@@ -191,37 +159,3 @@ def retrieval_status(exc: RetrievalError) -> tuple[int, str]:
     if isinstance(exc, ReadOnlyError | WriterLockedError):
         return 409, "knowledge_base_read_only"
     return 503, "knowledge_base_unavailable"
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Map every failure to the OpenAI envelope: domain, validation, routing, unexpected."""
-
-    @app.exception_handler(ServiceError)
-    async def _service(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.status, service_error_body(exc), exc.headers())
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(400, _validation_body(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Starlette's own 400 is a body it could not parse (bad UTF-8, nesting too deep).
-        code = "invalid_request" if exc.status_code == 400 else None
-        body = ErrorBody(message=str(exc.detail), type="invalid_request_error", code=code)
-        return error_response(exc.status_code, body, dict(exc.headers or {}))
-
-    @app.exception_handler(RetrievalError)
-    async def _retrieval(_: Request, exc: RetrievalError) -> JSONResponse:
-        status, code = retrieval_status(exc)
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        return error_response(status, ErrorBody(message=str(exc), type=kind, code=code))
-
-    @app.exception_handler(CogcoreError)
-    async def _domain(_: Request, exc: CogcoreError) -> JSONResponse:
-        return error_response(500, ErrorBody(message=str(exc), type="server_error"))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, ErrorBody(message="internal error", type="server_error"))

@@ -1,15 +1,12 @@
-"""Per-request sampling (greedy, temperature, top-p, seed) and incremental text with stops."""
+"""Per-request sampling: greedy, temperature, top-p, seed, and a token constraint per row."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
 
 
 class TokenConstraint(Protocol):
@@ -84,58 +81,3 @@ def _sample_one(logits: torch.Tensor, p: SamplingParams, generator: torch.Genera
         sorted_probs[drop] = 0.0
         probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
     return int(torch.multinomial(probs.cpu(), 1, generator=generator).item())
-
-
-@dataclass
-class TextStream:
-    """Turns a growing list of token ids into safe-to-send text deltas, honouring stop strings.
-
-    Text that could still become a stop string, or that ends in an incomplete UTF-8 character,
-    is held back until it is decided.
-    """
-
-    tokenizer: PreTrainedTokenizerBase
-    stop: tuple[str, ...] = ()
-    ids: list[int] = field(default_factory=list)
-    sent: int = 0
-    stopped: bool = False
-
-    def push(self, token_id: int) -> str:
-        """Add one token; return the text that can be sent now (maybe empty)."""
-        self.ids.append(token_id)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        cut = self._stop_at(text)
-        if cut is not None:
-            self.stopped = True
-            return self._emit(text[:cut])
-        if text.endswith("\ufffd"):
-            return ""
-        return self._emit(text[: len(text) - self._held(text)])
-
-    def flush(self) -> str:
-        """The text held back, released when generation ends without a stop string."""
-        if self.stopped:
-            return ""
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        return self._emit(text)
-
-    def _emit(self, text: str) -> str:
-        delta = text[self.sent :]
-        self.sent = max(self.sent, len(text))
-        return delta
-
-    def _stop_at(self, text: str) -> int | None:
-        longest = max((len(s) for s in self.stop), default=0)
-        start = max(0, self.sent - longest)
-        hits = [i for i in (text.find(s, start) for s in self.stop) if i >= 0]
-        return min(hits) if hits else None
-
-    def _held(self, text: str) -> int:
-        # The longest tail of `text` that is a proper prefix of some stop string.
-        best = 0
-        for s in self.stop:
-            for n in range(min(len(s) - 1, len(text)), best, -1):
-                if text.endswith(s[:n]):
-                    best = n
-                    break
-        return best

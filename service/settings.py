@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cogcore.paths import default_base_dir, default_core_dir, default_kb_dir
+from service.checkpoint_id import checkpoint_id
 from service.routing.router import DEFAULT_RETRIEVAL_THRESHOLD
 
 
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(30.0, ge=0)
     max_body_bytes: int = Field(1_000_000, ge=1)
     retry_after_s: int = Field(1, ge=0)
+    # SSE comment lines every this many seconds while a stream's first token waits (a proxy
+    # with an idle timeout would otherwise cut a request queued under load); 0: off.
+    sse_keepalive_s: float = Field(5.0, ge=0)
+    # Origins a browser app may call from (CORS); empty: off. "*" allows any.
+    cors_origins: Annotated[list[str], NoDecode] = []
     log_level: str = "INFO"
 
     # Facts from the store: the knowledge base here, how questions are grounded in it below.
@@ -89,7 +95,7 @@ class Settings(BaseSettings):
     upstream_model: str | None = None
     upstream_api_key: str | None = None
 
-    @field_validator("api_keys", "admin_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", "cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         # A comma-separated variable is easier to set in compose files than a JSON list.
@@ -99,5 +105,5 @@ class Settings(BaseSettings):
 
     @property
     def model_name(self) -> str:
-        """The name clients pass as `model`: the setting, else the checkpoint directory name."""
-        return self.served_model_name or self.model_dir.resolve().name
+        """The name clients pass as `model`: the setting, else what the checkpoint is."""
+        return self.served_model_name or checkpoint_id(self.model_dir)

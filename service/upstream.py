@@ -4,20 +4,26 @@ With `COGCORE_UPSTREAM_URL` set, this service keeps what it owns (auth, limits, 
 retrieval, the reader prompt, metrics) and sends the prompt's token ids to the upstream's
 `/v1/completions` (vLLM, llama.cpp's server, or another cogcore) as a stream. Token ids, not
 text, so that the upstream sees exactly the prompt this service built and measured.
+
+The OpenAI API has no way to send a per-token constraint, so grounded replies are not held
+to their evidence here (`applies_constraints` is False; a warning says so once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 
-from service.engine import Delta, EngineObserver
-from service.errors import InvalidRequest, QueueFull, RequestTimeout, ServiceError
+from service.errors import InvalidRequest, NotReady, QueueFull, RequestTimeout, ServiceError
+from service.generation import Delta, DeltaStream, EngineObserver, GenerationRequest
 from service.sampling import SamplingParams
+
+log = logging.getLogger("cogcore.upstream")
 
 
 class UpstreamError(ServiceError):
@@ -29,7 +35,11 @@ class UpstreamError(ServiceError):
 
 
 class UpstreamEngine:
-    """The engine's interface (`generate`, counts, drain, stop) over HTTP to an upstream."""
+    """A `GenerationEngine` over HTTP to an upstream: at most `max_running` streams open, at
+    most `max_waiting` more admitted and waiting for one."""
+
+    stop_ids: frozenset[int] = frozenset()
+    applies_constraints = False
 
     def __init__(self, url: str, model: str, api_key: str | None = None,
                  max_running: int = 64, max_waiting: int = 64, retry_after_s: int = 1,
@@ -40,11 +50,18 @@ class UpstreamEngine:
         self.model = model
         self.observer = observer
         self._slots = asyncio.Semaphore(max_running)
+        self.max_running = max_running
         self.max_waiting = max_waiting
         self.retry_after_s = retry_after_s
         self.num_running = 0
-        self.num_waiting = 0
+        self._admitted = 0  # running and waiting: released when a stream closes
         self._accepting = True
+        self._warned = False
+
+    @property
+    def num_waiting(self) -> int:
+        """Requests admitted and waiting for a stream slot."""
+        return self._admitted - self.num_running
 
     def start(self) -> None:
         """Nothing to start: the upstream runs on its own."""
@@ -54,37 +71,50 @@ class UpstreamEngine:
         self._accepting = False
 
     async def drain(self, timeout_s: float) -> bool:
-        """Refuse new requests and wait for the running ones; True when all finished."""
+        """Refuse new requests and wait for the admitted ones; True when all finished."""
         self._accepting = False
         deadline = time.monotonic() + timeout_s
-        while self.num_running + self.num_waiting and time.monotonic() < deadline:
+        while self._admitted and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await self._client.aclose()
-        return not self.num_running + self.num_waiting
+        return not self._admitted
 
-    async def generate(self, prompt_ids: list[int], params: SamplingParams,
-                       timeout_s: float | None = None) -> AsyncIterator[Delta]:
-        """Stream the upstream's completion of `prompt_ids` as deltas."""
+    def submit(self, request: GenerationRequest) -> DeltaStream:
+        """Admit one request now (503 while shutting down, 429 when full); its deltas."""
         if not self._accepting:
-            raise QueueFull("the service is shutting down")
-        if self.num_waiting >= self.max_waiting:
-            raise QueueFull(f"{self.num_waiting} requests are waiting", self.retry_after_s)
-        arrival = time.monotonic()
-        self.num_waiting += 1
+            raise NotReady("the service is shutting down")
+        if self._admitted >= self.max_running + self.max_waiting:
+            raise QueueFull(f"{self.num_waiting} requests are already waiting; retry later",
+                            self.retry_after_s)
+        if request.params.constraint is not None and not self._warned:
+            self._warned = True
+            log.warning("the upstream engine cannot apply token constraints: grounded "
+                        "replies are not held to their evidence")
+        self._admitted += 1
+        return DeltaStream(self._generate(request, time.monotonic()), self._release)
+
+    def _release(self) -> None:
+        self._admitted -= 1  # called once per admitted stream (DeltaStream's finalizer)
+
+    async def _generate(self, request: GenerationRequest, arrival: float
+                        ) -> AsyncGenerator[Delta, None]:
+        timeout_s = request.timeout_s
         try:
-            await self._slots.acquire()
-        finally:
-            self.num_waiting -= 1
-        self.num_running += 1
-        try:
-            async with asyncio.timeout(timeout_s):
-                async for delta in self._stream(prompt_ids, params, arrival):
-                    yield delta
+            async with asyncio.timeout(timeout_s):  # from admission, as the local engine's
+                await self._slots.acquire()
+                self.num_running += 1
+                try:
+                    if self.observer:
+                        self.observer.admitted(time.monotonic() - arrival,
+                                               len(request.prompt_ids))
+                    async for delta in self._stream(request.prompt_ids, request.params,
+                                                    arrival):
+                        yield delta
+                finally:
+                    self.num_running -= 1
+                    self._slots.release()
         except TimeoutError as exc:
-            raise RequestTimeout(f"no answer within {timeout_s}s") from exc
-        finally:
-            self.num_running -= 1
-            self._slots.release()
+            raise RequestTimeout(f"request exceeded the {timeout_s:g}s timeout") from exc
 
     async def _stream(self, prompt_ids: list[int], params: SamplingParams, arrival: float
                       ) -> AsyncIterator[Delta]:

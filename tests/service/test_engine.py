@@ -10,8 +10,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from service.engine import Delta, Engine
+from service.engine import Engine
 from service.errors import QueueFull, RequestTimeout
+from service.generation import Delta, DeltaStream, GenerationRequest
 from service.sampling import SamplingParams
 
 PROMPTS = [
@@ -60,6 +61,12 @@ async def collect(stream: AsyncIterator[Delta]) -> tuple[list[int], str, Delta]:
     return counts, text, last
 
 
+def generate(engine: Engine, ids: list[int], params: SamplingParams,
+             timeout_s: float | None = None) -> DeltaStream:
+    """Submit one request to `engine`; its deltas."""
+    return engine.submit(GenerationRequest(ids, params, timeout_s))
+
+
 def reference_ids(parts: tuple, prompt: str, max_tokens: int) -> list[int]:
     """Plain greedy `generate` for one prompt, no batching."""
     model, tokenizer = parts
@@ -81,7 +88,7 @@ def test_batched_greedy_equals_one_at_a_time(engine_parts: tuple) -> None:
         async def one(i: int) -> str:
             await asyncio.sleep(0.02 * i)  # staggered arrivals join a running batch
             ids = tokenizer(PROMPTS[i]).input_ids
-            _, text, last = await collect(engine.generate(ids, SamplingParams(lengths[i])))
+            _, text, last = await collect(generate(engine, ids, SamplingParams(lengths[i])))
             assert last.finish_reason == "length" and last.completion_tokens == lengths[i]
             return text
         return await asyncio.gather(*(one(i) for i in range(len(PROMPTS))))
@@ -101,7 +108,7 @@ def test_shared_prefix_is_encoded_once_and_changes_nothing(engine_parts: tuple) 
     async def body(engine: Engine) -> tuple[list[str], tuple[int, ...]]:
         async def one(i: int) -> str:
             ids = tokenizer(prompts[i]).input_ids
-            return (await collect(engine.generate(ids, SamplingParams(8))))[1]
+            return (await collect(generate(engine, ids, SamplingParams(8))))[1]
         first = await asyncio.gather(*(one(i) for i in range(3)))
         later = await asyncio.gather(*(one(i) for i in range(3, len(prompts))))
         assert engine._prefix is not None
@@ -124,7 +131,7 @@ def test_prefix_kept_from_a_lone_prompt_changes_nothing(engine_parts: tuple) -> 
         texts = []
         for prompt in prompts:
             ids = tokenizer(prompt).input_ids
-            texts.append((await collect(engine.generate(ids, SamplingParams(6))))[1])
+            texts.append((await collect(generate(engine, ids, SamplingParams(6))))[1])
         return texts, engine._prefix is not None
 
     assert run_engine(engine_parts, body, min_shared_prefix=4) == (expected, True)
@@ -137,12 +144,12 @@ def test_seeded_sampling_is_reproducible_inside_a_batch(engine_parts: tuple) -> 
     ids = tokenizer(PROMPTS[0]).input_ids
 
     async def alone(engine: Engine) -> str:
-        return (await collect(engine.generate(ids, params)))[1]
+        return (await collect(generate(engine, ids, params)))[1]
 
     async def crowded(engine: Engine) -> str:
-        others = [collect(engine.generate(tokenizer(p).input_ids, SamplingParams(10, 1.0)))
+        others = [collect(generate(engine, tokenizer(p).input_ids, SamplingParams(10, 1.0)))
                   for p in PROMPTS[1:]]
-        results = await asyncio.gather(collect(engine.generate(ids, params)), *others)
+        results = await asyncio.gather(collect(generate(engine, ids, params)), *others)
         return results[0][1]
 
     assert run_engine(engine_parts, alone) == run_engine(engine_parts, crowded)
@@ -157,7 +164,7 @@ def test_stop_string_ends_the_request_without_sending_it(engine_parts: tuple) ->
     params = SamplingParams(20, stop=(stop,))
 
     async def body(engine: Engine) -> tuple[str, Delta]:
-        _, text, last = await collect(engine.generate(ids, params))
+        _, text, last = await collect(generate(engine, ids, params))
         return text, last
 
     text, last = run_engine(engine_parts, body)
@@ -170,7 +177,7 @@ def test_cancelled_request_leaves_the_batch(engine_parts: tuple) -> None:
     _, tokenizer = engine_parts
 
     async def body(engine: Engine) -> tuple[int, int]:
-        stream = engine.generate(tokenizer(PROMPTS[0]).input_ids, SamplingParams(200))
+        stream = generate(engine, tokenizer(PROMPTS[0]).input_ids, SamplingParams(200))
         await anext(stream)
         during = engine.num_running
         await stream.aclose()
@@ -189,12 +196,12 @@ def test_full_queue_refuses_with_queue_full(engine_parts: tuple) -> None:
     ids = tokenizer(PROMPTS[0]).input_ids
 
     async def body(engine: Engine) -> None:
-        first = engine.generate(ids, SamplingParams(200))
+        first = generate(engine, ids, SamplingParams(200))
         await anext(first)
-        second = engine.submit(ids, SamplingParams(200))
+        second = generate(engine, ids, SamplingParams(200))
         with pytest.raises(QueueFull):
-            engine.submit(ids, SamplingParams(200))
-        engine.cancel(second)
+            generate(engine, ids, SamplingParams(200))
+        await second.aclose()
         await first.aclose()
 
     run_engine(engine_parts, body, max_batch_size=1, max_waiting=1)
@@ -206,7 +213,7 @@ def test_timeout_drops_the_request(engine_parts: tuple) -> None:
 
     async def body(engine: Engine) -> int:
         with pytest.raises(RequestTimeout):
-            await collect(engine.generate(tokenizer(PROMPTS[0]).input_ids,
+            await collect(generate(engine, tokenizer(PROMPTS[0]).input_ids,
                                           SamplingParams(10_000), timeout_s=0.2))
         for _ in range(100):
             if engine.num_running == 0:
@@ -246,7 +253,7 @@ def test_allowed_tokens_restrict_one_row_and_leave_the_rest_of_its_batch_alone(
     async def body(engine: Engine) -> list[str]:
         rows = [SamplingParams(10, constraint=Always(allowed)), SamplingParams(10)]
         return [t for _, t, _ in await asyncio.gather(
-            *(collect(engine.generate(ids, p)) for p in rows))]
+            *(collect(generate(engine, ids, p)) for p in rows))]
 
     texts = run_engine(engine_parts, body, max_batch_size=2)
     assert texts == [tokenizer.decode(restricted, skip_special_tokens=True), free]
@@ -266,7 +273,7 @@ def test_a_constraint_sees_the_reply_its_row_generated_so_far(engine_parts: tupl
     ids = tokenizer(PROMPTS[0]).input_ids
 
     async def body(engine: Engine) -> str:
-        return (await collect(engine.generate(ids, SamplingParams(6, constraint=Counting()))))[1]
+        return (await collect(generate(engine, ids, SamplingParams(6, constraint=Counting()))))[1]
 
     assert run_engine(engine_parts, body) == tokenizer.decode(list(range(40, 46)))
     assert seen == [list(range(40, 40 + n)) for n in range(6)]

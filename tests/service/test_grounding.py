@@ -15,20 +15,16 @@ from retrieval.embedder import CachedEncoder
 from retrieval.knowledge_base import Hit, KnowledgeBase
 from service.conversation import standalone_question
 from service.errors import InvalidRequest
-from service.grounding import (
+from service.evidence_constraints import (
     CopyConstraint,
     EvidenceConstraint,
-    Grounded,
-    Grounding,
-    alternating,
-    closest_sentences,
     copy_constraint,
     evidence_constraint,
-    fit_evidence,
     repeating,
 )
+from service.grounding import Grounded, Grounding, alternating, closest_sentences, fit_evidence
+from service.request_prompts import template_errors
 from service.routing.router import Router
-from service.serving import _template_errors
 from service.settings import GroundingSettings
 from tests.retrieval.fakes import HashingEncoder
 
@@ -171,7 +167,7 @@ def test_the_kept_history_alternates_from_a_user_turn_for_strict_templates() -> 
             assert fitted.history in (history[:0], history[2:], history[4:], history)
     odd = Prompt(({"role": "system", "content": "S"}, {"role": "assistant", "content": "A"},
                   {"role": "user", "content": "Q"}))
-    with pytest.raises(InvalidRequest, match="chat template refuses"), _template_errors():
+    with pytest.raises(InvalidRequest, match="chat template refuses"), template_errors():
         odd.render(tokenizer)
 
 
