@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from cli import base, evaluate, kb, loadtest, prune, serve
+from cli import base, evaluate, export, kb, loadtest, prune, serve
 from cogcore.errors import CogcoreError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("eval")(evaluate.evaluate)
 app.command("serve")(serve.serve)
 app.command("loadtest")(loadtest.loadtest)
 app.add_typer(kb.app, name="kb")
+app.add_typer(export.app, name="export")
 
 
 def main() -> None:
