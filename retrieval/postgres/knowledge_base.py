@@ -49,9 +49,11 @@ def describe(url: str) -> str:
         parts = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         return "an unreadable URL"
+    user, name = parts.get("user", ""), parts.get("dbname", "")
     host = parts.get("host") or "localhost"
-    return f"postgresql://{parts.get('user', '')}@{host}:{parts.get('port', 5432)}/" \
-           f"{parts.get('dbname', '')}"
+    if host.startswith("/"):  # a Unix socket directory
+        return f"postgresql://{user}@/{name}?host={host}"
+    return f"postgresql://{user}@{host}:{parts.get('port', 5432)}/{name}"
 
 
 def connect(url: str) -> psycopg.Connection:
@@ -60,7 +62,8 @@ def connect(url: str) -> psycopg.Connection:
     try:
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = "; ".join(lines) or type(exc).__name__
         raise KnowledgeBaseUnavailableError(
             f"cannot connect to the knowledge-base database {describe(url)}: {reason}") from exc
 
