@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import require_api_key
+from service.console import mount_console
 from service.body_limit import BodyLimit
 from service.documents import DocumentService, documents_router
 from service.engine import Engine
@@ -146,6 +147,8 @@ def create_app(settings: Settings | None = None, loader: Loader = load_resources
     app.include_router(_v1_router())
     app.include_router(_tokenization_router())
     app.include_router(documents_router())
+    if settings.console:
+        mount_console(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

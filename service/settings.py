@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     # Origins a browser app may call from (CORS); empty: off. "*" allows any.
     cors_origins: Annotated[list[str], NoDecode] = []
     log_level: str = "INFO"
+    console: bool = True  # the web console at / (docs/console.md), as llama.cpp's server
 
     # Facts from the store: the knowledge base here, how questions are grounded in it below.
     load_kb: bool = True
