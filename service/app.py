@@ -18,8 +18,8 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import require_api_key
-from service.console import mount_console
 from service.body_limit import BodyLimit
+from service.console import mount_console
 from service.documents import DocumentService, documents_router
 from service.engine import Engine
 from service.errors import NotReady, error_responses
