@@ -5,10 +5,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install base core kb serve test lint reliability clean
+.PHONY: install base core kb serve test lint reliability console-test clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,12 @@ reliability: install  ## Long reliability checks: 100 fuzz examples a case, a 10
 	COGCORE_FUZZ_EXAMPLES=100 COGCORE_SOAK_S=600 COGCORE_OVERLOAD_CLIENTS=128 \
 	COGCORE_OVERLOAD_ROUNDS=5 COGCORE_DISCONNECT_ROUNDS=5 COGCORE_KILL_AFTER_DOCS=300 \
 	$(BIN)/pytest -v -s tests/reliability
+
+console-test: install  ## The web console in headless chromium against a live server (apt-installs Debian's chromium once)
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	  --no-install-recommends chromium chromium-driver; }
+	$(BIN)/pytest -m browser -v tests/console
 
 clean:
 	rm -rf $(VENV) artifacts
