@@ -97,23 +97,26 @@ def load_resources(settings: Settings) -> Resources:
 
 def load_grounding(settings: Settings, embedder: CachedEncoder) -> tuple[KnowledgeBase, Grounding]:
     """Open the knowledge base and load its router: the facts half of the service."""
+    from retrieval.backends import open_knowledge_base
     from retrieval.errors import WriterLockedError
-    from retrieval.knowledge_base import KBSettings, KnowledgeBase
+    from retrieval.knowledge_base import KBSettings
 
     kb_settings = KBSettings(max_text_bytes=settings.max_document_bytes)
     readonly = settings.kb_readonly
+    location = settings.kb_url or settings.kb_dir
     try:
-        kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder, readonly=readonly,
-                                settings=kb_settings)
+        kb = open_knowledge_base(location, embedder, kb_settings, readonly)
     except WriterLockedError:
         # Another replica writes this store: serve it read-only (writes answer 409) rather
         # than never becoming ready.
         log.warning("knowledge base is locked by another writer: opening it read-only")
         readonly = True
-        kb = KnowledgeBase.open(settings.kb_dir, embedder=embedder, readonly=True,
-                                settings=kb_settings)
+        kb = open_knowledge_base(location, embedder, kb_settings, readonly=True)
     # Fitted when the knowledge base was built; refitted (and saved, if we may write) if not.
-    model = load_or_fit_router(settings.kb_dir, embedder, save=not readonly)
+    # It does not depend on the store's documents: with a database it is read from kb_dir
+    # when that has one, else fitted at start, and no replica writes it.
+    model = load_or_fit_router(settings.kb_dir, embedder,
+                               save=not readonly and not settings.kb_url)
     g = settings.grounding
     router = Router(embedder, threshold=g.route_threshold,
                     retrieval_threshold=g.route_retrieval_threshold, model=model)

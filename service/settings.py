@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     model_dir: Path = Field(default_factory=default_model_dir)
     served_model_name: str | None = None
     kb_dir: Path = Field(default_factory=default_kb_dir)
+    # A PostgreSQL + pgvector knowledge base that every replica reads and writes
+    # (docs/scale-out.md); when set, kb_dir only lends its router file, if it has one.
+    kb_url: str | None = None
     embedder_dir: Path | None = None
     load_embedder: bool = True
     embedding_cache: int = Field(4096, ge=0)  # texts whose vectors are kept (a question's reuse)
@@ -103,6 +106,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @field_validator("kb_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        from retrieval.backends import is_database_url
+
+        if value and not is_database_url(value):
+            raise ValueError("kb_url must be a postgresql:// (or postgres://) URL")
+        return value or None
 
     @property
     def model_name(self) -> str:

@@ -28,15 +28,17 @@ DOC_COLUMNS = "id, text, metadata, n_chunks, text_hash"
 
 BM25_SQL = """
 WITH q AS (SELECT term, count(*) AS qtf FROM unnest(%(terms)s::text[]) AS term GROUP BY term),
-     df AS (SELECT t.term, count(*)::float8 AS df FROM chunk_terms t JOIN q USING (term)
-            GROUP BY t.term),
-     c AS (SELECT chunks::float8 AS n, terms::float8 / greatest(chunks, 1) AS avgdl FROM corpus)
-SELECT t.chunk_id, sum(q.qtf * ln(1 + (c.n - df.df + 0.5) / (df.df + 0.5)) * t.tf
-       / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * ch.n_terms / greatest(c.avgdl, 1e-9)))) AS score
-FROM chunk_terms t JOIN q USING (term) JOIN df USING (term)
-     JOIN chunks ch ON ch.id = t.chunk_id CROSS JOIN c
+     hits AS MATERIALIZED (SELECT term, chunk_id, tf FROM chunk_terms
+                           WHERE term = ANY(%(terms)s::text[])),
+     df AS (SELECT term, count(*)::float8 AS df FROM hits GROUP BY term),
+     c AS MATERIALIZED (SELECT chunks::float8 AS n,
+                        greatest(terms::float8 / greatest(chunks, 1), 1e-9) AS avgdl FROM corpus)
+SELECT h.chunk_id, sum(q.qtf * ln(1 + (c.n - df.df + 0.5) / (df.df + 0.5)) * h.tf
+       / (h.tf + %(k1)s * (1 - %(b)s + %(b)s * ch.n_terms / c.avgdl))) AS score
+FROM hits h JOIN q USING (term) JOIN df USING (term)
+     JOIN chunks ch ON ch.id = h.chunk_id CROSS JOIN c
 WHERE {where}
-GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id LIMIT %(k)s
+GROUP BY h.chunk_id ORDER BY score DESC, h.chunk_id LIMIT %(k)s
 """
 DENSE_SQL = """
 SELECT ch.id, -(ch.embedding <#> %(vector)s) AS score FROM chunks ch WHERE {where}
