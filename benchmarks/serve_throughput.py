@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtest.server import free_port
+from loadtest.server import free_port, served_model
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS = [
@@ -152,10 +152,11 @@ def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rou
             port = free_port()
             urls[kind] = f"http://127.0.0.1:{port}"
             processes[kind] = start(kind, model, port, threads, base_src)
-        names = {k: model.resolve().name if k.startswith("cogcore") else str(model)
-                 for k in kinds}
         for kind in kinds:
             wait_ready(urls[kind], processes[kind])
+        names = {k: served_model(urls[k]) if k.startswith("cogcore") else str(model)
+                 for k in kinds}
+        for kind in kinds:
             asyncio.run(drive(urls[kind], names[kind], 1, 1, 8))  # warm-up
         results: dict[str, dict[int, Run]] = {k: {} for k in kinds}
         failed: set[str] = set()

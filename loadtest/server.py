@@ -71,10 +71,8 @@ def start(model_dir: Path, log_path: Path, env: dict[str, str] | None = None,
     if kb_dir is not None:
         args += ["--kb", str(kb_dir)]
     log = log_path.open("ab")
-    process = subprocess.Popen(
-        args, stdout=log, stderr=log,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "COGCORE_TORCH_THREADS": "2",
-             **(env or {})})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COGCORE_TORCH_THREADS": "2", **(env or {})}
+    process = subprocess.Popen(args, stdout=log, stderr=log, env=env)
     log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
@@ -83,13 +81,24 @@ def start(model_dir: Path, log_path: Path, env: dict[str, str] | None = None,
             raise AssertionError(f"cogcore serve exited: {log_path.read_text()[-2000:]}")
         try:
             if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                return Server(process, url, model_dir.resolve().name, log_path)
+                return Server(process, url, served_model(url, env), log_path)
         except httpx.TransportError:
             pass
         time.sleep(0.2)
     process.kill()
     process.wait(timeout=30)
     raise AssertionError("cogcore serve never became ready")
+
+
+def served_model(url: str, env: dict[str, str] | None = None) -> str:
+    """The id the service at `url` serves its language model under (the first of
+    /v1/models), asked with the first API or admin key in `env`, if it sets any."""
+    keys = [key.strip() for name in ("COGCORE_API_KEYS", "COGCORE_ADMIN_KEYS")
+            for key in (env or {}).get(name, "").split(",") if key.strip()]
+    headers = {"Authorization": f"Bearer {keys[0]}"} if keys else {}
+    response = httpx.get(f"{url}/v1/models", headers=headers, timeout=10)
+    response.raise_for_status()
+    return response.json()["data"][0]["id"]
 
 
 def stop(server: Server, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
