@@ -20,6 +20,9 @@ console = Console(stderr=True)
 app = typer.Typer(help="The knowledge base: documents, FAISS + BM25 search.", no_args_is_help=True)
 
 KB_OPTION = typer.Option(None, "--kb", help="Knowledge base directory [default: artifacts/kb/…]")
+KB_URL_OPTION = typer.Option(
+    None, "--kb-url", envvar="COGCORE_KB_URL", help="A PostgreSQL + pgvector knowledge base, "
+    "postgresql://… (instead of --kb; docs/scale-out.md)")
 
 
 def _index_kind(value: str | None) -> str | None:
@@ -39,11 +42,22 @@ def _progress() -> Progress:
                     console=console)
 
 
-def _open(kb: Path | None, index: str | None = None, readonly: bool = False):
-    from retrieval.knowledge_base import KBSettings, KnowledgeBase
+def _location(kb: Path | None, kb_url: str | None) -> Path | str:
+    """The knowledge base the options name: a database URL, else a directory."""
+    from retrieval.backends import is_database_url
 
-    return KnowledgeBase.open(kb or default_kb_dir(), settings=KBSettings(index=index),
-                              readonly=readonly)
+    if kb_url is not None and not is_database_url(kb_url):
+        raise typer.BadParameter("not a postgresql:// URL", param_hint="--kb-url")
+    return kb_url or kb or default_kb_dir()
+
+
+def _open(kb: Path | None, kb_url: str | None, index: str | None = None,
+          readonly: bool = False, embedder: TextEncoder | None = None):
+    from retrieval.backends import open_knowledge_base
+    from retrieval.knowledge_base import KBSettings
+
+    return open_knowledge_base(_location(kb, kb_url), embedder, KBSettings(index=index),
+                               readonly)
 
 
 @app.command("build")
@@ -51,6 +65,7 @@ def build(
     source: str = typer.Option("default", help="What to build from: default (countries, "
                                "elements, US states from their data packages)"),
     kb: Path = KB_OPTION,
+    kb_url: str = KB_URL_OPTION,
     index: str = INDEX_OPTION,
 ) -> None:
     """Build (or bring up to date) a knowledge base from a built-in source."""
@@ -63,12 +78,13 @@ def build(
     embedder = Embedder()
     with _progress() as bar:
         task = bar.add_task("embedding documents", total=len(default_documents()))
-        stats = build_default(kb or default_kb_dir(), embedder=embedder,
+        stats = build_default(_location(kb, kb_url), embedder=embedder,
                               settings=KBSettings(index=index),
                               progress=lambda n: bar.advance(task, n))
-    _fit_router(Path(stats["path"]), embedder)
+    if "path" in stats:  # a database's replicas fit the router at start (service/app.py)
+        _fit_router(Path(stats["path"]), embedder)
     console.print(f"{stats['documents']} documents, {stats['chunks']} chunks")
-    typer.echo(stats["path"])
+    typer.echo(stats.get("path") or stats["url"])
 
 
 def _fit_router(path: Path, embedder: TextEncoder) -> None:
@@ -85,6 +101,7 @@ def add(
     paths: list[Path] = typer.Argument(
         ..., help=".txt, .md, .html, .pdf or .jsonl (id/text/metadata) files"),
     kb: Path = KB_OPTION,
+    kb_url: str = KB_URL_OPTION,
     index: str = INDEX_OPTION,
     fmt: str = typer.Option(
         None, "--format", help="Read every file as text, markdown, html or pdf "
@@ -106,7 +123,7 @@ def add(
     parts = {d.metadata["file_id"]: d.metadata["sections"] for d in documents
              if isinstance(d.metadata, dict)
              and d.id == section_id(str(d.metadata.get("file_id")), d.metadata.get("section"))}
-    with _open(kb, index) as base, _progress() as bar:
+    with _open(kb, kb_url, index) as base, _progress() as bar:
         held = {file_id: sections_held(base, file_id) for file_id in parts}
         task = bar.add_task("adding documents", total=len(documents))
         for start in range(0, len(documents), 128):
@@ -116,7 +133,8 @@ def add(
             bar.advance(task, len(chunk))
         for file_id, count in parts.items():  # a shorter new version: its old tail goes
             drop_sections(base, file_id, count, held[file_id])
-    _fit_router(base.path, base.embedder)
+    if base.path is not None:
+        _fit_router(base.path, base.embedder)
 
 
 @app.command("search")
@@ -127,6 +145,7 @@ def search(
     filter_: list[str] = typer.Option(
         None, "--filter", help="key=value, or key=v1,v2 for any of; repeat to AND"),
     kb: Path = KB_OPTION,
+    kb_url: str = KB_URL_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON lines"),
 ) -> None:
     """Search the knowledge base."""
@@ -136,7 +155,7 @@ def search(
         if not sep:
             raise typer.BadParameter(f"--filter {item!r} is not key=value")
         filters[key] = value.split(",") if "," in value else value
-    with _open(kb, readonly=True) as base:
+    with _open(kb, kb_url, readonly=True) as base:
         hits = base.search(query, k=k, mode=mode, filters=filters or None)
     for hit in hits:
         if as_json:
@@ -148,39 +167,54 @@ def search(
 
 
 @app.command("delete")
-def delete(doc_id: str = typer.Argument(..., help="Document id"), kb: Path = KB_OPTION) -> None:
+def delete(doc_id: str = typer.Argument(..., help="Document id"), kb: Path = KB_OPTION,
+           kb_url: str = KB_URL_OPTION) -> None:
     """Delete one document and its chunks."""
-    with _open(kb) as base:
+    with _open(kb, kb_url) as base:
         removed = base.delete(doc_id)
     typer.echo(f"deleted {doc_id} ({removed} chunks)")
 
 
 @app.command("stats")
-def stats(kb: Path = KB_OPTION) -> None:
+def stats(kb: Path = KB_OPTION, kb_url: str = KB_URL_OPTION) -> None:
     """Counts, sizes and settings of a knowledge base, as JSON."""
-    with _open(kb, readonly=True) as base:
+    with _open(kb, kb_url, readonly=True) as base:
         typer.echo(json.dumps(base.stats(), indent=2))
 
 
 @app.command("eval")
 def evaluate(
     kb: Path = KB_OPTION,
+    kb_url: str = KB_URL_OPTION,
     out: Path = typer.Option(None, help="Report directory [default: artifacts/reports]"),
 ) -> None:
     """recall@1/@5 and MRR per mode and split on the question set from the same facts."""
     from retrieval.embedder import CachedEncoder, Embedder
     from retrieval.evaluation import evaluate, write_report
-    from retrieval.knowledge_base import MODES, KnowledgeBase
+    from retrieval.knowledge_base import MODES
     from retrieval.questions import question_set
 
     questions = question_set()
-    path = kb or default_kb_dir()
-    base = KnowledgeBase.open(path, embedder=CachedEncoder(Embedder(), max_entries=None),
-                             readonly=True)
+    base = _open(kb, kb_url, readonly=True,
+                 embedder=CachedEncoder(Embedder(), max_entries=None))
     with base, _progress() as bar:
         task = bar.add_task("searching", total=len(questions) * len(MODES))
         report = evaluate(base, questions, progress=lambda n: bar.advance(task, n))
-    report["kb"] = str(path)
+    report["kb"] = str(base.path or base.url)
     json_path, md_path = write_report(report, out or artifacts_dir() / "reports")
     typer.echo(md_path.read_text())
     console.print(f"wrote {json_path} and {md_path}")
+
+
+@app.command("migrate")
+def migrate(kb_url: str = typer.Option(..., "--kb-url", envvar="COGCORE_KB_URL",
+                                       help="The PostgreSQL knowledge base, postgresql://…")
+            ) -> None:
+    """Create or upgrade a PostgreSQL knowledge base's schema (a server also does at start)."""
+    from retrieval.embedder import Embedder
+    from retrieval.postgres.knowledge_base import migrate_database
+    from retrieval.postgres.schema import LATEST
+
+    before, applied = migrate_database(str(_location(None, kb_url)), Embedder().dim)
+    done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
+    typer.echo(f"schema version {before} -> {LATEST}: {done}")

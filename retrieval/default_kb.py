@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cogcore.facts import load_entities
+from retrieval.backends import open_knowledge_base
 from retrieval.documents import Document
 from retrieval.embedder import TextEncoder
 from retrieval.knowledge_base import KBSettings, KnowledgeBase
@@ -25,12 +26,13 @@ def default_documents() -> list[Document]:
     ]
 
 
-def build_default(path: Path, embedder: TextEncoder | None = None,
+def build_default(path: Path | str, embedder: TextEncoder | None = None,
                   settings: KBSettings | None = None,
                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Bring the KB at `path` to exactly the default documents; its stats afterwards."""
+    """Bring the KB at `path` (a directory or a database URL) to exactly the default
+    documents; its stats afterwards."""
     documents = default_documents()
-    with KnowledgeBase.open(path, embedder=embedder, settings=settings) as kb:
+    with open_knowledge_base(path, embedder=embedder, settings=settings) as kb:
         wanted = {d.id for d in documents}
         stale = [d.id for page in _pages(kb) for d in page if d.id not in wanted]
         for doc_id in stale:

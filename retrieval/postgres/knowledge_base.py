@@ -252,7 +252,7 @@ def _configure(conn: psycopg.Connection, ef_search: int) -> None:
     """Each pooled connection: the vector type, and HNSW search knobs. Iterative scans keep
     a filtered search from coming back short when the filter drops most of the neighbours.
     psycopg prepares a statement on its fifth use; a generic plan then skips re-planning
-    the BM25 query each time (3.1 against 5.1 ms on the default KB, benchmarks/kb_backends.py)."""
+    the BM25 query, which costs more than running it on a small store."""
     register_vector(conn)
     conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
     conn.execute("SET hnsw.iterative_scan = strict_order")
