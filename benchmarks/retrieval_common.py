@@ -32,10 +32,11 @@ def synthetic_texts(n: int, seed: int) -> list[str]:
     return texts
 
 
-def percentiles_ms(seconds: list[float]) -> dict[str, float]:
-    """p50 and p99 of durations, in milliseconds."""
+def percentiles_ms(seconds: list[float], quantiles: tuple[int, ...] = (50, 99)
+                   ) -> dict[str, float]:
+    """Percentiles of durations (p50 and p99 unless asked), in milliseconds."""
     ms = np.array(seconds) * 1000
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+    return {f"p{q}_ms": float(np.percentile(ms, q)) for q in quantiles}
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
