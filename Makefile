@@ -9,7 +9,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install base core kb serve test lint reliability console-test clean
+.PHONY: install base core kb serve test lint reliability console-test llamacpp llamacpp-test clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ console-test: install  ## The web console in headless chromium against a live se
 	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
 	  --no-install-recommends chromium chromium-driver; }
 	$(BIN)/pytest -m browser -v tests/console
+
+llamacpp: install  ## Optional: llama.cpp in-process (compiles llama-cpp-python: about 10 minutes on 2 cores)
+	$(BIN)/pip install --quiet -e '.[dev,llamacpp]'
+
+llamacpp-test: llamacpp core  ## GGUF export against llama.cpp itself: token ids and greedy output, base and core
+	$(BIN)/pytest -m llamacpp -v
 
 clean:
 	rm -rf $(VENV) artifacts

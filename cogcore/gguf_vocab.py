@@ -44,7 +44,7 @@ def pre_tokenizer_name(spec: dict) -> str:
         raise VocabExportError("a tokenizer with a normalizer has no llama.cpp BPE equivalent")
     pre = spec.get("pre_tokenizer") or {}
     if _is_gpt2_byte_level(pre):
-        return "gpt2"  # the GPT-2 regex alone (what the imported base and the core carry)
+        return "gpt-2"  # the GPT-2 regex alone (what the imported base and the core carry)
     steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else []
     if (
         len(steps) == 2

@@ -127,7 +127,7 @@ def _check_metadata(checkpoint: Path, path: Path, n_ff: int) -> None:
         i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
     assert fields["tokenizer.ggml.merges"] == [" ".join(m) for m in spec["model"]["merges"]]
     assert fields["tokenizer.ggml.model"] == "gpt2"
-    assert fields["tokenizer.ggml.pre"] == "gpt2"  # what the checkpoints' tokenizer.json holds
+    assert fields["tokenizer.ggml.pre"] == "gpt-2"  # what the checkpoints' tokenizer.json holds
     assert fields["tokenizer.ggml.bos_token_id"] == tokenizer.bos_token_id
     assert fields["tokenizer.ggml.eos_token_id"] == tokenizer.eos_token_id
     assert fields["tokenizer.ggml.padding_token_id"] == tokenizer.pad_token_id
@@ -168,7 +168,7 @@ def test_core_shaped_checkpoint_round_trips(default_base_dir: Path, tmp_path: Pa
 def test_pre_tokenizer_is_read_from_the_structure() -> None:
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
     model = {"type": "BPE", "byte_fallback": False, "ignore_merges": False}
-    assert pre_tokenizer_name({"model": model, "pre_tokenizer": byte_level}) == "gpt2"
+    assert pre_tokenizer_name({"model": model, "pre_tokenizer": byte_level}) == "gpt-2"
     digits = {"type": "Digits", "individual_digits": True}
     smollm = {"type": "Sequence", "pretokenizers": [digits, byte_level]}
     assert pre_tokenizer_name({"model": model, "pre_tokenizer": smollm}) == "smollm"
