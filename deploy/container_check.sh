@@ -12,7 +12,13 @@
 #    `podman run --network=host` when podman can run containers here, else by exporting the
 #    image's filesystem and running the command in a chroot as the image's user;
 # 5. check GET /health, wait for GET /ready, read the model name from GET /v1/models, send one
-#    POST /v1/chat/completions, print the answers and stop the server.
+#    POST /v1/chat/completions, print the answers and stop the server;
+# 6. the compose profile "scale" (PostgreSQL + pgvector, two replicas, nginx), only where a Docker
+#    engine with the compose plugin runs and can pull pgvector/pgvector and nginx: bring it up,
+#    answer chat requests through the balancer, check that both replicas answered, take it down.
+#    Elsewhere the step prints NOT RUN with the reason (tests/deploy checks the pieces instead:
+#    the schemas, and the same nginx.conf, kb-seed.sh, PostgreSQL + pgvector and two replicas as
+#    processes on loopback in tests/deploy/test_balancer.py).
 # All traffic goes to 127.0.0.1 on a free port. Every wait is bounded. Exits non-zero on any
 # failure. Slow (package downloads, the base import, the knowledge-base build): not part of CI.
 #
@@ -21,7 +27,8 @@
 # FORCE_CHROOT=1 (skip the `podman run` attempt), READY_TIMEOUT_S (default 600),
 # CHAT_TIMEOUT_S (default 300), BUILD_TIMEOUT_S (default 5400), CONTEXT=head (build the
 # committed HEAD, from `git archive`, instead of the working tree; deploy/wheels/ is added),
-# NO_CACHE=1 (build every layer again).
+# NO_CACHE=1 (build every layer again); step 6: SKIP_SCALE=1, SCALE_ONLY=1 (step 6 alone),
+# BALANCER_PORT (default 8080), API_KEY (a key from deploy/cogcore.env, when it sets COGCORE_API_KEYS).
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +45,77 @@ STEP_T0=$SECONDS
 step() { STEP_T0=$SECONDS; echo; echo "== $* ($(date -u +%H:%M:%S) UTC)"; }
 done_step() { echo "-- done in $((SECONDS - STEP_T0)) s"; }
 die() { echo "FAIL: $*" >&2; exit 1; }
+
+# Step 6, the compose profile "scale": defined here so that SCALE_ONLY=1 can run it alone.
+SCALE="NOT RUN"
+SCALE_COMPOSE=()  # the compose command of step 6 while its project is up
+scale_down() {
+    [ "${#SCALE_COMPOSE[@]}" -gt 0 ] || return 0
+    timeout 300 "${SCALE_COMPOSE[@]}" down --volumes >/dev/null 2>&1
+    SCALE_COMPOSE=()
+}
+scale_check() {
+    local url="http://127.0.0.1:${BALANCER_PORT:-8080}" auth=() out model status n answered
+    [ -n "${API_KEY:-}" ] && auth=(-H "Authorization: Bearer $API_KEY")
+    SCALE_COMPOSE=(docker compose -f "$REPO_DIR/deploy/docker-compose.yml" -p cogcore-scale-check
+                   --profile scale)
+    # The balancer and what it depends on: postgres, kb-seed, cogcore-a, cogcore-b (healthy
+    # once their model is loaded); the embedded service stays down.
+    BALANCER_PORT=${BALANCER_PORT:-8080} timeout "$BUILD_TIMEOUT_S" "${SCALE_COMPOSE[@]}" up \
+        --detach --build --wait --wait-timeout "$READY_TIMEOUT_S" balancer \
+        || { "${SCALE_COMPOSE[@]}" ps; "${SCALE_COMPOSE[@]}" logs --tail 20; return 1; }
+    "${SCALE_COMPOSE[@]}" ps
+    out=$(curl -sS --noproxy '*' --max-time 10 "${auth[@]}" "$url/v1/models") || return 1
+    model=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["data"][0]["id"])' "$out") \
+        || { echo "GET /v1/models through the balancer: $out"; return 1; }
+    for n in 1 2 3 4; do
+        status=$(curl -sS --noproxy '*' --max-time "$CHAT_TIMEOUT_S" -o "$WORK_DIR/scale-chat.json" \
+            -w '%{http_code}' "${auth[@]}" -H 'Content-Type: application/json' \
+            -d "{\"model\": \"$model\", \"max_tokens\": 16, \"messages\": [{\"role\": \"user\",
+                 \"content\": \"What is the capital of France?\"}]}" "$url/v1/chat/completions") \
+            || return 1
+        echo "POST /v1/chat/completions #$n through the balancer -> $status: $(python3 -c '
+import json, sys; print(json.load(open(sys.argv[1]))["choices"][0]["message"]["content"])' \
+            "$WORK_DIR/scale-chat.json" 2>/dev/null || head -c 300 "$WORK_DIR/scale-chat.json")"
+        [ "$status" = 200 ] || return 1
+    done
+    # deploy/nginx/nginx.conf logs the replica that answered each request.
+    answered=$("${SCALE_COMPOSE[@]}" logs --no-log-prefix balancer | grep -o 'upstream=[^ ]*' \
+        | sort | uniq -c)
+    echo "requests per replica (balancer log):"; echo "$answered"
+    [ "$(echo "$answered" | grep -c upstream=)" -ge 2 ] || { echo "one replica answered all"; return 1; }
+    scale_down
+}
+scale_step() {
+    step "6/6 compose profile \"scale\" through the balancer"
+    if [ -n "${SKIP_SCALE:-}" ]; then
+        echo "NOT RUN: SKIP_SCALE is set"
+    elif ! docker info >/dev/null 2>&1; then
+        if command -v docker >/dev/null; then
+            why=$( (docker info 2>&1 || true) | grep -i -e error -e cannot | head -n 1)
+        else
+            why="docker is not installed"
+        fi
+        echo "NOT RUN: no Docker engine answers here (${why:-docker info failed})."
+        echo "Not run: the pgvector/pgvector and nginx images, the compose network and healthchecks,"
+        echo "the scale profile's start order. Checked instead by tests/deploy: every file against its"
+        echo "schema; nginx.conf (nginx -t), kb-seed.sh, PostgreSQL + pgvector and two replicas of the"
+        echo "default core as processes on loopback, answering through nginx (test_balancer.py)."
+    elif ! docker compose version >/dev/null 2>&1; then
+        echo "NOT RUN: the Docker engine has no compose plugin (docker compose version failed)"
+    else
+        scale_check || die "the compose profile \"scale\" did not answer through the balancer"
+        SCALE=passed
+    fi
+    done_step
+}
+if [ -n "${SCALE_ONLY:-}" ]; then  # step 6 alone: needs docker, not root or podman
+    trap scale_down EXIT
+    mkdir -p "$WORK_DIR"
+    scale_step
+    echo; echo "SCALE CHECK: $SCALE"
+    exit 0
+fi
 
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap, chroot and mount need it)"
 for tool in podman debootstrap curl python3 tar chroot timeout; do
@@ -60,6 +138,7 @@ ROOTFS=""
 MOUNTS=()
 cleanup() {
     set +e
+    scale_down
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM -- "-$SERVER_PID" 2>/dev/null || kill -TERM "$SERVER_PID"
         for _ in $(seq 40); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
@@ -74,7 +153,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------------------------------------
-step "1/5 base image $BASE_TAG (debootstrap $SUITE)"
+step "1/6 base image $BASE_TAG (debootstrap $SUITE)"
 # The mirror apt already uses: one-line `deb URI bookworm ...` or deb822 `URIs:` with
 # `Suites: bookworm`.
 apt_mirror() {
@@ -130,7 +209,7 @@ echo "base image size: $(podman image inspect --format '{{.Size}}' "$BASE_TAG" \
 done_step
 
 # ---------------------------------------------------------------------------------------------
-step "2/5 CPU torch wheel into deploy/wheels/"
+step "2/6 CPU torch wheel into deploy/wheels/"
 WHEELS="$REPO_DIR/deploy/wheels"
 mkdir -p "$WHEELS"
 if compgen -G "$WHEELS/torch-2.13.0*.whl" >/dev/null; then
@@ -145,7 +224,7 @@ fi
 done_step
 
 # ---------------------------------------------------------------------------------------------
-step "3/5 podman build --isolation=chroot -> $IMAGE_TAG"
+step "3/6 podman build --isolation=chroot -> $IMAGE_TAG"
 BUILD_CONTEXT=$REPO_DIR
 if [ "${CONTEXT:-worktree}" = head ]; then
     BUILD_CONTEXT="$WORK_DIR/context"
@@ -177,7 +256,7 @@ podman image inspect --format 'healthcheck: {{.Config.Healthcheck.Test}}' "$IMAG
 done_step
 
 # ---------------------------------------------------------------------------------------------
-step "4/5 start the image's command on 127.0.0.1"
+step "4/6 start the image's command on 127.0.0.1"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE_URL="http://127.0.0.1:$PORT"
 LOG="$WORK_DIR/server.log"
@@ -249,7 +328,7 @@ echo "started with $MODE, log: $LOG"
 done_step
 
 # ---------------------------------------------------------------------------------------------
-step "5/5 HTTP checks on $BASE_URL"
+step "5/6 HTTP checks on $BASE_URL"
 server_alive() {
     if [ "$MODE" = podman ]; then
         [ "$(podman inspect --format '{{.State.Running}}' "$CONTAINER" 2>/dev/null)" = true ]
@@ -315,5 +394,8 @@ fi
 echo "--- server log (last 8 lines)"; tail -n 8 "$LOG" | cut -c1-200
 done_step
 
+# ---------------------------------------------------------------------------------------------
+scale_step
+
 echo
-echo "CONTAINER CHECK PASSED in $((SECONDS - T0)) s ($MODE; image $IMAGE_TAG, $(awk -v b="$IMAGE_BYTES" 'BEGIN { printf "%.2f GB", b / 1e9 }'))"
+echo "CONTAINER CHECK PASSED in $((SECONDS - T0)) s ($MODE; image $IMAGE_TAG, $(awk -v b="$IMAGE_BYTES" 'BEGIN { printf "%.2f GB", b / 1e9 }'); scale profile: $SCALE)"
