@@ -163,7 +163,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for path, operations in schema["paths"].items():
             for operation in operations.values():
                 operation["responses"].pop("422", None)
-                if path.startswith("/v1/"):
+                if path.startswith("/v1/") or path in ("/tokenize", "/detokenize"):
                     operation["security"] = [{"bearer": []}]
         components = schema.setdefault("components", {})
         for name in ("HTTPValidationError", "ValidationError"):

@@ -158,10 +158,11 @@ class RequestPrompts:
 @contextlib.contextmanager
 def template_errors() -> Iterator[None]:
     """A chat the model's chat template refuses (roles that do not alternate, a system message
-    it does not take): the client's request, a 400, not a server error."""
+    it does not take, a final message it cannot continue): the client's request, a 400, not a
+    server error."""
     try:
         yield
-    except jinja2.TemplateError as exc:
+    except (jinja2.TemplateError, ValueError) as exc:
         raise InvalidRequest(f"the model's chat template refuses these messages: {exc}",
                              "messages") from exc
 

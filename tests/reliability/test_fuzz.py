@@ -35,6 +35,7 @@ OPERATIONS = [
     ("POST", "/v1/documents"), ("GET", "/v1/documents"), ("GET", "/v1/documents/{doc_id}"),
     ("DELETE", "/v1/documents/{doc_id}"), ("POST", "/v1/search"), ("POST", "/v1/files"),
     ("GET", "/v1/files"), ("GET", "/v1/files/{file_id}"), ("DELETE", "/v1/files/{file_id}"),
+    ("POST", "/tokenize"), ("POST", "/detokenize"),
 ]
 # Schema-valid requests that the service may still refuse for a documented reason: context
 # length or blank text (400), unknown model or document (404), size (413).
@@ -42,7 +43,8 @@ ACCEPTED = ["2xx", "400", "404", "413"]
 # Operations with a body or query to violate; a lone path string has no negative case.
 NEGATABLE = {("POST", "/v1/chat/completions"), ("POST", "/v1/completions"),
              ("POST", "/v1/embeddings"), ("POST", "/v1/documents"), ("GET", "/v1/documents"),
-             ("POST", "/v1/search"), ("POST", "/v1/files")}
+             ("POST", "/v1/search"), ("POST", "/v1/files"), ("POST", "/tokenize"),
+             ("POST", "/detokenize")}
 CASES_TO_RUN = [(method, path, mode) for method, path in OPERATIONS
                 for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
                 if mode == GenerationMode.POSITIVE or (method, path) in NEGATABLE]
