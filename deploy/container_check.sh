@@ -79,9 +79,9 @@ import json, sys; print(json.load(open(sys.argv[1]))["choices"][0]["message"]["c
             "$WORK_DIR/scale-chat.json" 2>/dev/null || head -c 300 "$WORK_DIR/scale-chat.json")"
         [ "$status" = 200 ] || return 1
     done
-    # deploy/nginx/nginx.conf logs the replica that answered each request.
-    answered=$("${SCALE_COMPOSE[@]}" logs --no-log-prefix balancer | grep -o 'upstream=[^ ]*' \
-        | sort | uniq -c)
+    # deploy/nginx/nginx.conf logs the replica that answered each request (its healthcheck's too).
+    answered=$("${SCALE_COMPOSE[@]}" logs --no-log-prefix balancer | grep 'POST /v1/chat/completions' \
+        | grep -o 'upstream=[^ ,]* upstream_status=200' | sort | uniq -c)
     echo "requests per replica (balancer log):"; echo "$answered"
     [ "$(echo "$answered" | grep -c upstream=)" -ge 2 ] || { echo "one replica answered all"; return 1; }
     scale_down
@@ -97,10 +97,9 @@ scale_step() {
             why="docker is not installed"
         fi
         echo "NOT RUN: no Docker engine answers here (${why:-docker info failed})."
-        echo "Not run: the pgvector/pgvector and nginx images, the compose network and healthchecks,"
-        echo "the scale profile's start order. Checked instead by tests/deploy: every file against its"
-        echo "schema; nginx.conf (nginx -t), kb-seed.sh, PostgreSQL + pgvector and two replicas of the"
-        echo "default core as processes on loopback, answering through nginx (test_balancer.py)."
+        echo "Not run: the pgvector/pgvector and nginx images, the compose network, healthchecks and start"
+        echo "order. tests/deploy checks every file's schema, nginx -t, and kb-seed.sh, PostgreSQL + pgvector"
+        echo "and two replicas as processes on loopback answering through nginx (test_balancer.py)."
     elif ! docker compose version >/dev/null 2>&1; then
         echo "NOT RUN: the Docker engine has no compose plugin (docker compose version failed)"
     else
