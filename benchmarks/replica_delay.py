@@ -99,7 +99,6 @@ def main() -> None:
                      f"| {d['p95_ms']:.1f} | {d['p99_ms']:.1f} "
                      f"| {r['visible_at_first_search']:.3f} |")
     write_report("replica_delay", report, lines, args.out)
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,10 @@ class Precomputed:
         """The stored vectors of `texts`."""
         return np.stack([self._vectors[t] for t in texts])
 
+    def add(self, text: str, vector: np.ndarray) -> None:
+        """Know one more text's vector."""
+        self._vectors[text] = vector
+
 
 def search_alone(directory: Path, encoder: Precomputed, kind: str, queries: list[str]) -> dict:
     """Dense search latency without the query's embedding (vectors looked up)."""

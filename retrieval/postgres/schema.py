@@ -52,7 +52,9 @@ CREATE INDEX chunks_embedding ON chunks USING hnsw (embedding vector_ip_ops)
     WITH (m = {m}, ef_construction = {ef_construction});
 CREATE TABLE chunk_terms (
     term text NOT NULL, chunk_id bigint NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
-    tf integer NOT NULL, PRIMARY KEY (term, chunk_id));
+    tf integer NOT NULL,
+    dl integer NOT NULL,  -- the chunk's n_terms again: BM25 reads one table
+    PRIMARY KEY (term, chunk_id));
 CREATE INDEX chunk_terms_by_chunk ON chunk_terms (chunk_id);
 CREATE TABLE metadata (
     document_id text NOT NULL REFERENCES documents(id) ON DELETE CASCADE,

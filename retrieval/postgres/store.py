@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from retrieval.documents import ValidDocument, filter_value_json
+from retrieval.documents import filter_value_json
 from retrieval.errors import DocumentNotFoundError, InvalidSearchError, UnknownFilterKeyError
 from retrieval.sparse import _tokenize as tokenize
 from retrieval.store import ChunkRow, Filters, StoredDocument, WritePlan
@@ -26,22 +27,18 @@ from retrieval.store import ChunkRow, Filters, StoredDocument, WritePlan
 K1, B = 1.5, 0.75  # bm25s's defaults, which the embedded backend uses
 DOC_COLUMNS = "id, text, metadata, n_chunks, text_hash"
 
+# Each query term's weight (query count x idf) is computed once, beside the SQL; the database
+# then reads each posting once: the cost grows with the postings of the query's terms.
 BM25_SQL = """
-WITH q AS (SELECT term, count(*) AS qtf FROM unnest(%(terms)s::text[]) AS term GROUP BY term),
-     hits AS MATERIALIZED (SELECT term, chunk_id, tf FROM chunk_terms
-                           WHERE term = ANY(%(terms)s::text[])),
-     df AS (SELECT term, count(*)::float8 AS df FROM hits GROUP BY term),
-     c AS MATERIALIZED (SELECT chunks::float8 AS n,
-                        greatest(terms::float8 / greatest(chunks, 1), 1e-9) AS avgdl FROM corpus)
-SELECT h.chunk_id, sum(q.qtf * ln(1 + (c.n - df.df + 0.5) / (df.df + 0.5)) * h.tf
-       / (h.tf + %(k1)s * (1 - %(b)s + %(b)s * ch.n_terms / c.avgdl))) AS score
-FROM hits h JOIN q USING (term) JOIN df USING (term)
-     JOIN chunks ch ON ch.id = h.chunk_id CROSS JOIN c
+SELECT t.chunk_id, sum(q.weight * t.tf / (t.tf + %(flat)s + %(slope)s * t.dl)) AS score
+FROM chunk_terms t JOIN unnest(%(terms)s::text[], %(weights)s::float8[]) AS q(term, weight)
+     USING (term)
 WHERE {where}
-GROUP BY h.chunk_id ORDER BY score DESC, h.chunk_id LIMIT %(k)s
+GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id LIMIT %(k)s
 """
 DENSE_SQL = """
-SELECT ch.id, -(ch.embedding <#> %(vector)s) AS score FROM chunks ch WHERE {where}
+SELECT ch.id, -(ch.embedding <#> %(vector)s) AS score FROM chunks ch
+WHERE {where}
 ORDER BY ch.embedding <#> %(vector)s LIMIT %(k)s
 """
 
@@ -57,8 +54,9 @@ def lock_ids(conn: psycopg.Connection, ids: Sequence[str]) -> None:
     """
     keys = sorted({int.from_bytes(hashlib.sha256(i.encode()).digest()[:8], "big", signed=True)
                    for i in ids})
-    for key in keys:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+    # unnest yields the keys in array order, so they are taken in that order.
+    conn.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k",
+                 (keys,))
 
 
 def existing(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, tuple[str, str, int]]:
@@ -69,68 +67,59 @@ def existing(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, tuple[st
 
 
 def write(conn: psycopg.Connection, plans: Sequence[WritePlan]) -> None:
-    """Apply every plan (the caller holds the ids' locks, in its transaction)."""
-    chunks = terms = 0
-    for plan in plans:
-        doc = plan.document
-        if plan.chunks is None or plan.vectors is None:
-            conn.execute("UPDATE documents SET metadata = %s, updated_at = now() WHERE id = %s",
-                         (doc.metadata_json, doc.id))
-            _write_metadata(conn, doc)
-            continue
-        removed = _delete_rows(conn, doc.id)
-        conn.execute("INSERT INTO documents (id, text, metadata, text_hash, n_chunks) "
-                     "VALUES (%s, %s, %s, %s, %s)",
-                     (doc.id, doc.text, doc.metadata_json, doc.text_hash, len(plan.chunks)))
-        _write_metadata(conn, doc)
-        added = _insert_chunks(conn, doc.id, plan.chunks, plan.vectors)
-        chunks += len(plan.chunks) - len(removed)
-        terms += added - sum(removed)
-    _bump(conn, chunks, terms)
-
-
-def _insert_chunks(conn: psycopg.Connection, doc_id: str, texts: list[str],
-                   vectors: np.ndarray) -> int:
-    """Insert a document's chunks and their term rows; the total of their term counts."""
-    tokens = tokenize(texts)
+    """Apply every plan in a few set-wise statements (the caller holds the ids' locks)."""
+    whole = [p for p in plans if p.chunks is not None and p.vectors is not None]
+    replaced = [p.document.id for p in whole]
+    metadata_only = [p.document for p in plans if p.chunks is None or p.vectors is None]
+    with conn.cursor() as cur:
+        cur.executemany("UPDATE documents SET metadata = %s, updated_at = now() WHERE id = %s",
+                        [(d.metadata_json, d.id) for d in metadata_only])
+    removed = _delete_rows(conn, replaced)
+    conn.execute("DELETE FROM metadata WHERE document_id = ANY(%s)",
+                 ([d.id for d in metadata_only],))
+    texts = [c for p in whole for c in p.chunks or []]
+    tokens = tokenize(texts) if texts else []
     ids = [r[0] for r in conn.execute(
         "SELECT nextval('chunks_id_seq') FROM generate_series(1, %s)", (len(texts),))]
     with conn.cursor() as cur:
+        with cur.copy("COPY documents (id, text, metadata, text_hash, n_chunks) FROM STDIN") as c:
+            for p in whole:
+                d = p.document
+                c.write_row((d.id, d.text, d.metadata_json, d.text_hash, len(p.chunks or [])))
+        with cur.copy("COPY metadata (document_id, key, value) FROM STDIN") as c:
+            for d in [p.document for p in whole] + metadata_only:
+                for key, value in d.metadata.items():
+                    c.write_row((d.id, key, filter_value_json(value)))
+        rows = iter(zip(ids, texts, tokens, strict=True))
         with cur.copy("COPY chunks (id, document_id, position, text, n_terms, embedding) "
-                      "FROM STDIN") as copy:
-            for position, (cid, text, toks, vector) in enumerate(
-                    zip(ids, texts, tokens, vectors, strict=True)):
-                copy.write_row((cid, doc_id, position, text, len(toks),
-                                np.asarray(vector, np.float32)))
-        with cur.copy("COPY chunk_terms (term, chunk_id, tf) FROM STDIN") as copy:
+                      "FROM STDIN") as c:
+            for p in whole:
+                for position, vector in enumerate(p.vectors if p.vectors is not None else []):
+                    cid, text, toks = next(rows)
+                    c.write_row((cid, p.document.id, position, text, len(toks),
+                                 np.asarray(vector, np.float32)))
+        with cur.copy("COPY chunk_terms (term, chunk_id, tf, dl) FROM STDIN") as c:
             for cid, toks in zip(ids, tokens, strict=True):
                 for term, tf in Counter(toks).items():
-                    copy.write_row((term, cid, tf))
-    return sum(len(t) for t in tokens)
+                    c.write_row((term, cid, tf, len(toks)))
+    _bump(conn, len(texts) - len(removed), sum(len(t) for t in tokens) - sum(removed))
 
 
 def delete(conn: psycopg.Connection, doc_id: str) -> int:
     """Delete a document with its chunks, terms and metadata; the chunks removed."""
     if conn.execute("SELECT 1 FROM documents WHERE id = %s", (doc_id,)).fetchone() is None:
         raise DocumentNotFoundError(f"no document with id {doc_id!r}")
-    removed = _delete_rows(conn, doc_id)
+    removed = _delete_rows(conn, [doc_id])
     _bump(conn, -len(removed), -sum(removed))
     return len(removed)
 
 
-def _delete_rows(conn: psycopg.Connection, doc_id: str) -> list[int]:
-    """Drop a document's chunks (their terms cascade) and the document; chunks' term counts."""
+def _delete_rows(conn: psycopg.Connection, doc_ids: list[str]) -> list[int]:
+    """Drop documents with their chunks, terms and metadata; the chunks' term counts."""
     removed = [r[0] for r in conn.execute(
-        "DELETE FROM chunks WHERE document_id = %s RETURNING n_terms", (doc_id,))]
-    conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
+        "DELETE FROM chunks WHERE document_id = ANY(%s) RETURNING n_terms", (doc_ids,))]
+    conn.execute("DELETE FROM documents WHERE id = ANY(%s)", (doc_ids,))  # metadata cascades
     return removed
-
-
-def _write_metadata(conn: psycopg.Connection, doc: ValidDocument) -> None:
-    conn.execute("DELETE FROM metadata WHERE document_id = %s", (doc.id,))
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO metadata VALUES (%s, %s, %s)",
-                        [(doc.id, k, filter_value_json(v)) for k, v in doc.metadata.items()])
 
 
 def _bump(conn: psycopg.Connection, chunks: int, terms: int) -> None:
@@ -164,7 +153,7 @@ def counts(conn: psycopg.Connection) -> dict[str, int]:
 
 def filter_clause(conn: psycopg.Connection, filters: Filters | None
                   ) -> tuple[str, dict[str, Any]]:
-    """SQL restricting `ch` (chunks) to documents matching every filter, with its parameters."""
+    """SQL that holds for a `{doc}` id matching every filter, with its parameters."""
     if not filters:
         return "true", {}
     parts, params = [], {}
@@ -175,7 +164,7 @@ def filter_clause(conn: psycopg.Connection, filters: Filters | None
         values = wanted if isinstance(wanted, list) else [wanted]
         if not values:
             raise InvalidSearchError(f"filter {key!r} lists no values")
-        parts.append(f"ch.document_id IN (SELECT document_id FROM metadata "
+        parts.append(f"{{doc}} IN (SELECT document_id FROM metadata "
                      f"WHERE key = %(key{n})s AND value = ANY(%(values{n})s))")
         params |= {f"key{n}": key, f"values{n}": [filter_value_json(v) for v in values]}
     return " AND ".join(parts), params
@@ -184,7 +173,7 @@ def filter_clause(conn: psycopg.Connection, filters: Filters | None
 def dense(conn: psycopg.Connection, vector: np.ndarray, k: int, where: str,
           params: dict[str, Any]) -> list[tuple[int, float]]:
     """Up to k (chunk id, inner product) pairs, best first."""
-    rows = conn.execute(DENSE_SQL.format(where=where),
+    rows = conn.execute(DENSE_SQL.format(where=where.format(doc="ch.document_id")),
                         {**params, "vector": np.asarray(vector, np.float32), "k": k})
     return [(int(i), float(s)) for i, s in rows]
 
@@ -192,11 +181,19 @@ def dense(conn: psycopg.Connection, vector: np.ndarray, k: int, where: str,
 def bm25(conn: psycopg.Connection, text: str, k: int, where: str,
          params: dict[str, Any]) -> list[tuple[int, float]]:
     """Up to k (chunk id, BM25 score) pairs with a positive score, best first."""
-    terms = tokenize([text])[0]
+    counts = Counter(tokenize([text])[0])
+    n, total = conn.execute("SELECT chunks, terms FROM corpus").fetchone()
+    df = dict(conn.execute("SELECT term, count(*) FROM chunk_terms WHERE term = ANY(%s) "
+                           "GROUP BY term", (list(counts),)).fetchall()) if counts else {}
+    terms = [t for t in counts if t in df]
     if not terms:
         return []
-    rows = conn.execute(BM25_SQL.format(where=where),
-                        {**params, "terms": terms, "k": k, "k1": K1, "b": B})
+    weights = [counts[t] * math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms]
+    if where != "true":  # after the statistics above, which are the whole store's
+        where = f"t.chunk_id IN (SELECT id FROM chunks WHERE {where.format(doc='document_id')})"
+    rows = conn.execute(BM25_SQL.format(where=where), {
+        **params, "terms": terms, "weights": weights, "k": k,
+        "flat": K1 * (1 - B), "slope": K1 * B / max(total / max(n, 1), 1e-9)})
     return [(int(i), float(s)) for i, s in rows if s > 0]
 
 
