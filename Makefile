@@ -51,7 +51,8 @@ console-test: install  ## The web console in headless chromium against a live se
 	$(BIN)/pytest -m browser -v tests/console
 
 llamacpp: install  ## Optional: llama.cpp in-process (compiles llama-cpp-python: about 10 minutes on 2 cores)
-	$(BIN)/pip install --quiet -e '.[dev,llamacpp]'
+	@# No multimodal library (LLAVA_BUILD=OFF): the project loads text models only; a shorter build.
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/pip install --quiet -e '.[dev,llamacpp]'
 
 llamacpp-test: llamacpp core  ## GGUF export against llama.cpp itself: token ids and greedy output, base and core
 	$(BIN)/pytest -m llamacpp -v

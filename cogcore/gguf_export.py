@@ -206,7 +206,7 @@ def _file_type(out_type: str) -> int:
     }[out_type]
 
 
-def _write(model_dir: Path, out: Path, out_type: str) -> ExportResult:
+def _write(model_dir: Path, out: Path, out_type: str, block: int) -> ExportResult:
     import gguf
 
     from cogcore.gguf_vocab import add_tokenizer
@@ -214,7 +214,6 @@ def _write(model_dir: Path, out: Path, out_type: str) -> ExportResult:
     config = _read_config(model_dir)
     tensors = _read_tensors(model_dir)
     widths = feed_forward_widths(tensors, config["num_hidden_layers"])
-    block = block_size(out_type)
     width = -(-max(widths) // block) * block
     padded = sum(3 * (width - w) * config["hidden_size"] for w in widths)
     writer = gguf.GGUFWriter(out, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
@@ -244,12 +243,13 @@ def export_gguf(model_dir: Path, out: Path, out_type: str = "f32") -> ExportResu
     partial = out.with_name(f".{out.name}.partial")
     try:
         if out_type == "q4_k_m":
-            result = _write(model_dir, partial, "f32")
+            # f32 for llama.cpp's quantizer, padded already for the blocks it will write
+            result = _write(model_dir, partial, "f32", block_size(out_type))
             quantized = out.with_name(f".{out.name}.q4_k_m.partial")
             llama_quantize(partial, quantized, "q4_k_m")
             os.replace(quantized, out)
         else:
-            result = _write(model_dir, partial, out_type)
+            result = _write(model_dir, partial, out_type, block_size(out_type))
             os.replace(partial, out)
     finally:
         for leftover in out.parent.glob(f".{out.name}.*partial"):

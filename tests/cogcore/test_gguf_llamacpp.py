@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
 import torch
@@ -94,6 +95,11 @@ def test_quantized_exports_load_in_llama_cpp(tmp_path: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(core)
     for out_type in ("q8_0", "q4_k_m"):
         result = export_gguf(core, tmp_path / f"core-{out_type}.gguf", out_type)
+        assert result.n_ff_written % 32 == 0
+        kinds = {t.name: t.tensor_type for t in gguf.GGUFReader(result.path).tensors}
+        # every feed-forward matrix quantized: none left at f16/f32 for an unaligned width
+        assert not [name for name, kind in kinds.items() if "ffn_" in name and "norm" not in name
+                    and kind in (gguf.GGMLQuantizationType.F16, gguf.GGMLQuantizationType.F32)]
         llm = _load(result.path)
         assert llm.tokenize(TEXT.encode()) == tokenizer(TEXT).input_ids, out_type
         reply = llm.create_chat_completion(CHAT, max_tokens=16, temperature=0.0)
