@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from retrieval.chunker import ChunkSettings, chunk_text
 from retrieval.documents import ValidDocument, check_text
 from retrieval.embedder import TextEncoder
@@ -17,9 +19,18 @@ from retrieval.fusion import Ranking, reciprocal_rank_fusion, weighted_fusion
 from retrieval.store import Filters, WritePlan
 
 if TYPE_CHECKING:
-    from retrieval.knowledge_base import KBSettings
+    from retrieval.knowledge_base import Hit, KBSettings
 
 MODES = ("dense", "bm25", "hybrid")
+
+
+class SearchOne:
+    """`search` for one query, on top of a backend's `search_batch`."""
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid",
+               filters: Filters | None = None) -> list[Hit]:
+        """The best `k` chunks for `query` by dense, BM25 or fused ranking (`KBSettings.fusion`)."""
+        return self.search_batch([query], k, mode, filters)[0]  # type: ignore[attr-defined]
 
 
 class StateStore(Protocol):
@@ -55,7 +66,7 @@ def plan_writes(docs: list[ValidDocument], existing: dict[str, tuple[str, str, i
     return plans, counts
 
 
-def check_search(s: KBSettings, queries: list[str], k: int, mode: str,
+def _check_search(s: KBSettings, queries: list[str], k: int, mode: str,
                  filters: Filters | None) -> list[str]:
     """The query texts, once mode, k, every query and the filters are known to be usable."""
     if mode not in MODES:
@@ -65,6 +76,14 @@ def check_search(s: KBSettings, queries: list[str], k: int, mode: str,
     texts = [check_text(q, s.max_query_bytes, what="query") for q in queries]
     _check_filters(filters)
     return texts
+
+
+def prepare_search(s: KBSettings, embedder: TextEncoder, queries: list[str], k: int, mode: str,
+                   filters: Filters | None) -> tuple[list[str], np.ndarray | None, int]:
+    """Checked query texts, their vectors (None for BM25 alone) and the depth to rank to."""
+    texts = _check_search(s, queries, k, mode, filters)
+    vectors = embedder.encode(texts) if mode != "bm25" else None
+    return texts, vectors, k if mode != "hybrid" else max(k, s.fusion_depth)
 
 
 def fuse(dense: Ranking, sparse: Ranking, k: int, s: KBSettings) -> list[tuple[int, float]]:

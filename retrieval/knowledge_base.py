@@ -34,7 +34,7 @@ from retrieval.documents import Document, check_id, check_text, validate
 from retrieval.embedder import TextEncoder
 from retrieval.errors import IndexFileError, KnowledgeBaseNotFoundError, ReadOnlyError
 from retrieval.index_registry import DEFAULT_KIND, index_spec, load_index, new_index
-from retrieval.kb_rules import MODES, check_embedder, check_search, fuse, plan_writes
+from retrieval.kb_rules import MODES, SearchOne, check_embedder, fuse, plan_writes, prepare_search
 from retrieval.sparse import BM25Index
 from retrieval.store import DocumentStore, Filters, StoredDocument
 from retrieval.writer_lock import WriterLock
@@ -81,7 +81,7 @@ class Hit:
     metadata: dict[str, Any]
 
 
-class KnowledgeBase:
+class KnowledgeBase(SearchOne):
     """Documents in SQLite, chunks in FAISS and BM25; see the module docstring."""
 
     def __init__(self, path: Path, store: DocumentStore, embedder: TextEncoder,
@@ -229,18 +229,11 @@ class KnowledgeBase:
         with self._lock:
             return self._store.count()
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid",
-               filters: Filters | None = None) -> list[Hit]:
-        """The best `k` chunks for `query` by dense, BM25 or fused ranking (`KBSettings.fusion`)."""
-        return self.search_batch([query], k, mode, filters)[0]
-
     def search_batch(self, queries: list[str], k: int = 5, mode: str = "hybrid",
                      filters: Filters | None = None) -> list[list[Hit]]:
         """`search` for many queries at once (one embedder call)."""
         s = self.settings
-        texts = check_search(s, queries, k, mode, filters)
-        vectors = self.embedder.encode(texts) if mode != "bm25" else None
-        depth = k if mode != "hybrid" else max(k, s.fusion_depth)
+        texts, vectors, depth = prepare_search(s, self.embedder, queries, k, mode, filters)
         with self._lock:
             self._sync()
             allowed = self._store.matching_chunk_ids(filters) if filters else None

@@ -32,7 +32,7 @@ from retrieval.errors import (
     ReadOnlyError,
     SchemaVersionError,
 )
-from retrieval.kb_rules import check_embedder, check_search, fuse, plan_writes
+from retrieval.kb_rules import SearchOne, check_embedder, fuse, plan_writes, prepare_search
 from retrieval.knowledge_base import Hit, KBSettings
 from retrieval.postgres import schema, store
 from retrieval.sparse import _tokenize as tokenize
@@ -83,7 +83,7 @@ class _State:
                            (key, value))
 
 
-class PostgresKnowledgeBase:
+class PostgresKnowledgeBase(SearchOne):
     """`KnowledgeBase`'s interface on a PostgreSQL database; see the module docstring."""
 
     path = None  # no directory: the router and other files do not live beside it
@@ -179,18 +179,11 @@ class PostgresKnowledgeBase:
         with self._conn() as conn:
             return store.counts(conn)["documents"]
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid",
-               filters: Filters | None = None) -> list[Hit]:
-        """The best `k` chunks for `query` by dense, BM25 or fused ranking (`KBSettings.fusion`)."""
-        return self.search_batch([query], k, mode, filters)[0]
-
     def search_batch(self, queries: list[str], k: int = 5, mode: str = "hybrid",
                      filters: Filters | None = None) -> list[list[Hit]]:
         """`search` for many queries at once (one embedder call, one transaction)."""
         s = self.settings
-        texts = check_search(s, queries, k, mode, filters)
-        vectors = self.embedder.encode(texts) if mode != "bm25" else None
-        depth = k if mode != "hybrid" else max(k, s.fusion_depth)
+        texts, vectors, depth = prepare_search(s, self.embedder, queries, k, mode, filters)
         ranked: list[list[tuple[int, float]]] = []
         with self._conn() as conn:
             where, params = store.filter_clause(conn, filters)
