@@ -73,7 +73,6 @@ class Engine:
         self.observer = observer
         self.min_shared_prefix = min_shared_prefix
         self.eos_ids = _eos_ids(model, tokenizer)
-        self.stop_ids = frozenset(self.eos_ids)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(
             self.eos_ids, default=0)
         self._waiting: collections.deque[Sequence] = collections.deque()
@@ -87,6 +86,11 @@ class Engine:
         self._stop = threading.Event()
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="cogcore-engine", daemon=True)
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        """The tokens that end a reply: a constraint must allow them."""
+        return frozenset(self.eos_ids)
 
     @property
     def num_running(self) -> int:
