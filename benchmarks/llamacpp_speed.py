@@ -64,8 +64,7 @@ def engine_runner(checkpoint: Path, prompt: list[int], tokens: int) -> Run:
 
     async def once() -> tuple[float, float, int]:
         engine = Engine(model, tokenizer, max_batch_size=1)
-        engine.eos_ids = set()  # exactly `tokens` tokens, as llama.cpp makes
-        engine.stop_ids = frozenset()
+        engine.eos_ids = set()  # exactly `tokens` tokens, as llama.cpp makes (stop_ids too)
         engine.start()
         try:
             began = time.perf_counter()
