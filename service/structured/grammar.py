@@ -204,16 +204,28 @@ class MaskBatch:
 
     def apply(self, logits: torch.Tensor, rows: Sequence[tuple[int, GrammarConstraint]]) -> None:
         """Restrict `logits[row]` (rows x vocab) to each listed row's grammar."""
+        self.mask(logits, self.fill(rows))
+
+    def fill(self, rows: Sequence[tuple[int, GrammarConstraint]]) -> list[int]:
+        """Compute the listed rows' masks into `bitmask`; return the rows that got one.
+
+        Needs no logits: an engine may run it on another thread during the forward pass that
+        follows `advance` (llguidance releases the GIL), then call `mask`."""
         live = [(row, c) for row, c in rows if not c.finished]
         if not live:
-            return
-        if logits.shape[0] > self.bitmask.shape[0]:
-            self.bitmask = torch.zeros((logits.shape[0], self.bitmask.shape[1]),
-                                       dtype=torch.int32)
+            return []
+        needed = max(row for row, _ in live) + 1
+        if needed > self.bitmask.shape[0]:
+            self.bitmask = torch.zeros((needed, self.bitmask.shape[1]), dtype=torch.int32)
         self.executor.unsafe_compute_mask_ptr(
             [(c.matcher, row) for row, c in live], self.bitmask.data_ptr(),
             self.bitmask.shape[1] * 4, self.bitmask.shape[0])
-        apply_bitmask(logits, self.bitmask, [row for row, _ in live])
+        return [row for row, _ in live]
+
+    def mask(self, logits: torch.Tensor, rows: Sequence[int]) -> None:
+        """Apply the masks `fill` computed for `rows` to `logits` in place."""
+        if rows:
+            apply_bitmask(logits, self.bitmask, rows)
 
     def advance(self, rows: Sequence[tuple[GrammarConstraint, int]]) -> None:
         """Feed each constraint its row's sampled token."""

@@ -45,6 +45,7 @@ class ToolPlan:
 
     functions: tuple[Function, ...]
     mode: Mode
+    parallel: bool = True  # parallel_tool_calls: more than one call in a reply
 
     @property
     def names(self) -> frozenset[str]:
@@ -52,9 +53,14 @@ class ToolPlan:
         return frozenset(f.name for f in self.functions)
 
 
-def plan_tools(tools: object, tool_choice: object) -> ToolPlan | None:
-    """Check `tools` and `tool_choice` as a request sends them; None when no tool is offered
-    (tools absent, or tool_choice "none": the prompt then lists no function)."""
+def plan_tools(tools: object, tool_choice: object, parallel_tool_calls: object = None
+               ) -> ToolPlan | None:
+    """Check `tools`, `tool_choice` and `parallel_tool_calls` as a request sends them; None when
+    no tool is offered (tools absent, or tool_choice "none": the prompt lists no function)."""
+    if parallel_tool_calls not in (None, True, False):
+        raise StructuredOutputError("parallel_tool_calls must be true or false",
+                                    "parallel_tool_calls")
+    parallel = parallel_tool_calls is not False
     if not tools:
         if tool_choice not in (None, "none"):
             raise StructuredOutputError("tool_choice needs a non-empty tools list", "tool_choice")
@@ -69,12 +75,12 @@ def plan_tools(tools: object, tool_choice: object) -> ToolPlan | None:
     if choice == "none":
         return None
     if choice in ("auto", "required"):
-        return ToolPlan(tuple(functions), choice)
+        return ToolPlan(tuple(functions), choice, parallel)
     named = _named_choice(choice)
     if named not in names:
         raise StructuredOutputError(f"tool_choice names {named!r}, which is not in tools",
                                     "tool_choice")
-    return ToolPlan(tuple(f for f in functions if f.name == named), "required")
+    return ToolPlan(tuple(f for f in functions if f.name == named), "required", False)
 
 
 def _function(tool: object, index: int) -> Function:
@@ -109,13 +115,13 @@ def _named_choice(choice: object) -> str:
 
 def calls_schema(plan: ToolPlan) -> dict:
     """JSON schema of the list inside <tool_call>: each item one function's name and
-    arguments; one item when a function is named."""
+    arguments; one item when a function is named or parallel calls are off."""
     items = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
               "properties": {"name": {"const": f.name}, "arguments": f.parameters}}
              for f in plan.functions]
     schema: dict[str, Any] = {"type": "array", "minItems": 1,
                               "items": items[0] if len(items) == 1 else {"anyOf": items}}
-    if len(plan.functions) == 1 and plan.mode == "required":
+    if not plan.parallel:
         schema["maxItems"] = 1
     return {**schema, "x-guidance": JSON_FORMAT}
 

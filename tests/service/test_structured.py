@@ -168,7 +168,18 @@ def test_tool_choice_modes() -> None:
     assert plan_tools([WEATHER_TOOL, TIME_TOOL], None).mode == "auto"
     named = plan_tools([WEATHER_TOOL, TIME_TOOL],
                        {"type": "function", "function": {"name": "get_time"}})
-    assert (named.mode, named.names) == ("required", {"get_time"})
+    assert (named.mode, named.names, named.parallel) == ("required", {"get_time"}, False)
+    assert not plan_tools([WEATHER_TOOL], "auto", parallel_tool_calls=False).parallel
+    with pytest.raises(StructuredOutputError):
+        plan_tools([WEATHER_TOOL], "auto", parallel_tool_calls="yes")
+
+
+def test_parallel_calls_unless_turned_off(compiler: GrammarCompiler) -> None:
+    two = ('<tool_call>[{"name": "get_time", "arguments": {"zone": "CET"}}, '
+           '{"name": "get_time", "arguments": {"zone": "UTC"}}]</tool_call>')
+    for parallel in (True, False):
+        plan = plan_tools([TIME_TOOL], "required", parallel_tool_calls=parallel)
+        assert accepts(compiler, tool_grammar(compiler, plan), two) is parallel
 
 
 def test_required_is_a_call_and_nothing_else(compiler: GrammarCompiler) -> None:
