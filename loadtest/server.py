@@ -80,10 +80,16 @@ def start(model_dir: Path, log_path: Path, env: dict[str, str] | None = None,
         if process.poll() is not None:
             raise AssertionError(f"cogcore serve exited: {log_path.read_text()[-2000:]}")
         try:
-            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                return Server(process, url, served_model(url, env), log_path)
+            ready = httpx.get(f"{url}/ready", timeout=5).status_code == 200
         except httpx.TransportError:
-            pass
+            ready = False
+        if ready:
+            try:
+                return Server(process, url, served_model(url, env), log_path)
+            except httpx.HTTPError:  # no server left behind when its id cannot be read
+                process.kill()
+                process.wait(timeout=30)
+                raise
         time.sleep(0.2)
     process.kill()
     process.wait(timeout=30)
