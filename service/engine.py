@@ -22,7 +22,14 @@ import torch
 from service import batch
 from service.detokenizer import TextStream
 from service.errors import NotReady, QueueFull, RequestTimeout, ServiceError
-from service.generation import Delta, DeltaStream, EngineObserver, GenerationRequest
+from service.generation import (
+    Delta,
+    DeltaStream,
+    EngineObserver,
+    GenerationRequest,
+    TokenLogprob,
+)
+from service.logprobs import prompt_scores, score_rows
 from service.sampling import SamplingParams, make_generator, sample_rows
 
 if TYPE_CHECKING:
@@ -47,6 +54,8 @@ class Sequence:
     last_token: int = -1
     cancelled: bool = False
     done: bool = False
+    index: int = 0  # the choice this row generates (n > 1: rows of one request)
+    prompt_scores: tuple | None = None  # the prompt's logprobs (echo), sent with the first
 
 
 class Engine:
@@ -128,21 +137,28 @@ class Engine:
         cancelled when the caller closes the stream."""
         if not self._accepting:
             raise NotReady("the service is shutting down")
-        params = request.params
-        seq = Sequence(
-            prompt_ids=list(request.prompt_ids), params=params,
-            text=TextStream(self.tokenizer, params.stop), queue=asyncio.Queue(),
-            loop=asyncio.get_running_loop(), generator=make_generator(params),
-        )
+        queue, loop = asyncio.Queue(), asyncio.get_running_loop()
+        seqs = []
+        for index in range(request.params.n):  # one row per choice, queued together
+            params = request.params.for_row(index)
+            seqs.append(Sequence(
+                prompt_ids=list(request.prompt_ids), params=params,
+                text=TextStream(self.tokenizer, params.stop), queue=queue, loop=loop,
+                generator=make_generator(params), index=index))
         with self._lock:
             free_rows = max(0, self.max_batch_size - self.num_running)
-            if len(self._waiting) >= self.max_waiting + free_rows:
+            if len(self._waiting) + len(seqs) > self.max_waiting + free_rows:
                 raise QueueFull(
                     f"{len(self._waiting)} requests are already waiting; retry later",
                     retry_after_s=self.retry_after_s)
-            self._waiting.append(seq)
+            self._waiting.extend(seqs)
         self._wake.set()
-        return DeltaStream(self._stream(seq, request.timeout_s), lambda: self.cancel(seq))
+        return DeltaStream(self._stream(seqs, request.timeout_s),
+                           lambda: self._cancel_all(seqs))
+
+    def _cancel_all(self, seqs: list[Sequence]) -> None:
+        for seq in seqs:
+            self.cancel(seq)
 
     def cancel(self, seq: Sequence) -> None:
         """Drop a request (client gone, timeout): its row leaves before the next step."""
@@ -150,9 +166,10 @@ class Engine:
             seq.cancelled = True
             self._wake.set()
 
-    async def _stream(self, seq: Sequence, timeout_s: float | None
+    async def _stream(self, seqs: list[Sequence], timeout_s: float | None
                       ) -> AsyncGenerator[Delta, None]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        seq, unfinished = seqs[0], len(seqs)
         try:
             while True:
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -164,9 +181,11 @@ class Engine:
                     raise item
                 yield item
                 if item.finish_reason is not None:
-                    return
+                    unfinished -= 1
+                    if not unfinished:
+                        return
         finally:
-            self.cancel(seq)
+            self._cancel_all(seqs)
 
     # -- the model thread ------------------------------------------------------------------
 
@@ -206,13 +225,32 @@ class Engine:
                 self.observer.admitted(started - seq.arrival, len(seq.prompt_ids))
         # Rows join first, so that a failing forward pass fails them with the rest.
         self._running.extend(seqs)
-        prompts = [s.prompt_ids for s in seqs]
+        # A prompt that several rows share (the n choices of one request) is prefilled once
+        # and its cache row copied to each of them.
+        prompts, rows = _unique([s.prompt_ids for s in seqs])
         prefix, keep = self._shared_prefix(prompts)
         state, logits = batch.prefill(self.model, prompts, self.pad_id, prefix)
+        if self.observer:
+            start = len(prefix.ids) if prefix else 0
+            self.observer.prefilled(sum(len(p) - start for p in prompts))
         if keep:
             self._prefix = batch.cut_prefix(state, prompts[0][:keep])
+        if len(prompts) < len(seqs):
+            state, logits = batch.keep_rows(state, rows), logits[rows]
         self._state = state if self._state is None else batch.merge(self._state, state)
+        self._score_prompts(seqs)
         self._advance(seqs, logits)
+
+    def _score_prompts(self, seqs: list[Sequence]) -> None:
+        """The prompt's logprobs of the rows that ask for them (echo): one more pass."""
+        done: dict[tuple[int, ...], tuple] = {}
+        for seq in seqs:
+            k = seq.params.prompt_logprobs
+            if k is not None:
+                key = (k, *seq.prompt_ids)
+                if key not in done:
+                    done[key] = prompt_scores(self.model, seq.prompt_ids, k)
+                seq.prompt_scores = done[key]
 
     def _shared_prefix(self, prompts: list[list[int]]) -> tuple[batch.Prefix | None, int]:
         """The encoded prefix that all `prompts` share, if any (reused while unchanged), and
@@ -231,6 +269,8 @@ class Engine:
         if len(prompts) == 1:  # its own prefill computes the prefix: no extra pass for it
             return None, n
         self._prefix = batch.encode_prefix(self.model, prompts[0][:n])
+        if self.observer:
+            self.observer.prefilled(n)
         return self._prefix, 0
 
     def _decode(self) -> None:
@@ -239,15 +279,21 @@ class Engine:
         self._advance(list(self._running), logits)
 
     def _advance(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
+        wanted = [s.params.logprobs for s in seqs]
+        # Scored as vLLM's default ("raw_logprobs"): the model's distribution, before the
+        # constraint, processors and temperature change the logits in place.
+        raw = (logits[[i for i, k in enumerate(wanted) if k is not None]].float()
+               .log_softmax(-1) if any(k is not None for k in wanted) else None)
         tokens = sample_rows(logits, [s.params for s in seqs], [s.generator for s in seqs],
                              [s.text.ids for s in seqs])
-        for seq, token in zip(seqs, tokens, strict=True):
-            self._emit(seq, token)
+        scores = score_rows(raw, tokens, wanted)
+        for seq, token, scored in zip(seqs, tokens, scores, strict=True):
+            self._emit(seq, token, scored)
         finished = {id(s) for s in seqs if s.done}
         if finished:
             self._keep([s for s in self._running if id(s) not in finished])
 
-    def _emit(self, seq: Sequence, token: int) -> None:
+    def _emit(self, seq: Sequence, token: int, scored: TokenLogprob | None = None) -> None:
         now = time.monotonic()
         if self.observer:
             gap = None if seq.last_token_at is None else now - seq.last_token_at
@@ -267,7 +313,10 @@ class Engine:
             seq.done = True
             if self.observer:
                 self.observer.finished(now - seq.arrival, reason)
-        self._deliver(seq, Delta(text, seq.generated, len(seq.prompt_ids), reason))
+        self._deliver(seq, Delta(
+            text, seq.generated, len(seq.prompt_ids), reason, seq.index,
+            None if scored is None else (scored,),
+            seq.prompt_scores if seq.generated == 1 else None))
 
     def _deliver(self, seq: Sequence, item: Delta | BaseException) -> None:
         try:
@@ -295,6 +344,13 @@ class Engine:
             seq.done = True
             self._deliver(seq, exc)
         self._running, self._state = [], None
+
+
+def _unique(prompts: list[list[int]]) -> tuple[list[list[int]], list[int]]:
+    """The distinct prompts, in order, and each row's index among them."""
+    first: dict[tuple[int, ...], int] = {}
+    rows = [first.setdefault(tuple(p), len(first)) for p in prompts]
+    return [list(key) for key in first], rows
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:

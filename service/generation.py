@@ -18,13 +18,30 @@ from service.sampling import SamplingParams
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One token's log-probability and the `top` most likely tokens at its place, as
+    (token id, log-probability), most likely first."""
+
+    token: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class Delta:
-    """A piece of one request's output; the last one carries the finish reason."""
+    """A piece of one choice's output (`index`, 0..n-1); the last one of each choice carries
+    its finish reason. With `SamplingParams.logprobs` set, `logprobs` scores the tokens
+    generated since the previous delta (the text of a token may come in a later delta, held
+    back at a stop string or inside a UTF-8 character); with `prompt_logprobs`, the first delta
+    of a choice scores the prompt (its first token None)."""
 
     text: str
     completion_tokens: int
     prompt_tokens: int
     finish_reason: str | None = None
+    index: int = 0
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    prompt_logprobs: tuple[TokenLogprob | None, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,7 @@ class EngineObserver(Protocol):
     """Receives the timings the engine measures (implemented by the Prometheus metrics)."""
 
     def admitted(self, queue_s: float, prompt_tokens: int) -> None: ...
+    def prefilled(self, tokens: int) -> None: ...
     def token(self, since_previous_s: float | None, since_arrival_s: float) -> None: ...
     def finished(self, e2e_s: float, finish_reason: str) -> None: ...
 

@@ -26,8 +26,13 @@ class Metrics:
         self.itl = histogram("inter_token_latency_seconds", "Time between two output tokens.")
         self.e2e = histogram("e2e_request_latency_seconds", "Request latency, arrival to end.")
         self.queue = histogram("request_queue_time_seconds", "Time waiting for admission.")
-        self.prompt_tokens = Counter("cogcore:prompt_tokens", "Prefilled prompt tokens.",
+        self.prompt_tokens = Counter("cogcore:prompt_tokens", "Prompt tokens of the rows "
+                                     "admitted (a request with n choices counts n).",
                                      labels, registry=self.registry)
+        self.prefill_tokens = Counter(
+            "cogcore:prefill_tokens", "Prompt tokens run through the model: a prefix shared "
+            "by rows and the repeated prompt of n choices count once.", labels,
+            registry=self.registry)
         self.generation_tokens = Counter("cogcore:generation_tokens", "Generated tokens.",
                                          labels, registry=self.registry)
         self.requests = Counter("cogcore:request_success", "Finished requests by reason.",
@@ -54,6 +59,10 @@ class Metrics:
         """A request left the queue and is prefilled."""
         self.queue.labels(self.model_name).observe(queue_s)
         self.prompt_tokens.labels(self.model_name).inc(prompt_tokens)
+
+    def prefilled(self, tokens: int) -> None:
+        """Prompt tokens computed by one prefill (shared prefix included)."""
+        self.prefill_tokens.labels(self.model_name).inc(tokens)
 
     def token(self, since_previous_s: float | None, since_arrival_s: float) -> None:
         """One output token: the first feeds TTFT, the others inter-token latency."""

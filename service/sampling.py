@@ -56,6 +56,9 @@ class SamplingParams:
     constraint: TokenConstraint | None = None  # None: any token may come next
     # Applied in this order, after the constraint, to the row's logits (see LogitsProcessor).
     processors: tuple[LogitsProcessor, ...] = ()
+    n: int = 1  # choices: rows of one batch, the prompt prefilled once
+    logprobs: int | None = None  # score each token, with this many most likely beside it
+    prompt_logprobs: int | None = None  # score the prompt's tokens too (echo)
 
     @property
     def greedy(self) -> bool:
