@@ -218,3 +218,29 @@ def migrate(kb_url: str = typer.Option(..., "--kb-url", envvar="COGCORE_KB_URL",
     before, applied = migrate_database(str(_location(None, kb_url)), Embedder().dim)
     done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
     typer.echo(f"schema version {before} -> {LATEST}: {done}")
+
+
+@app.command("snapshot")
+def snapshot(out: Path = typer.Option(..., "--out", help="The snapshot directory (new)"),
+             kb: Path = KB_OPTION, kb_url: str = KB_URL_OPTION) -> None:
+    """Write a consistent copy of a knowledge base while writers go on (docs/scale-out.md)."""
+    from retrieval.snapshot import snapshot as take
+
+    manifest = take(_location(kb, kb_url), out)
+    console.print(f"{manifest['documents']} documents, {manifest['chunks']} chunks "
+                  f"({manifest['backend']}, schema {manifest['schema_version']})")
+    typer.echo(out)
+
+
+@app.command("restore")
+def restore(path: Path = typer.Argument(..., help="A directory `kb snapshot` wrote"),
+            kb: Path = KB_OPTION, kb_url: str = KB_URL_OPTION,
+            force: bool = typer.Option(False, "--force", help="Replace the documents a "
+                                       "non-empty knowledge base holds")) -> None:
+    """Restore a snapshot into an empty knowledge base (either backend)."""
+    from retrieval.snapshot import restore as put
+
+    location = _location(kb, kb_url)
+    manifest = put(path, location, force)
+    console.print(f"{manifest['documents']} documents, {manifest['chunks']} chunks restored")
+    typer.echo(location)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -99,10 +99,17 @@ def write(conn: psycopg.Connection, plans: Sequence[WritePlan]) -> None:
                     c.write_row((cid, p.document.id, position, text, len(toks),
                                  np.asarray(vector, np.float32)))
         with cur.copy("COPY chunk_terms (term, chunk_id, tf, dl) FROM STDIN") as c:
-            for cid, toks in zip(ids, tokens, strict=True):
-                for term, tf in Counter(toks).items():
-                    c.write_row((term, cid, tf, len(toks)))
+            for row in term_rows(ids, tokens):
+                c.write_row(row)
     _bump(conn, len(texts) - len(removed), sum(len(t) for t in tokens) - sum(removed))
+
+
+def term_rows(ids: Sequence[int], tokens: Sequence[list[str]]
+              ) -> Iterator[tuple[str, int, int, int]]:
+    """The chunk_terms rows (term, chunk id, term frequency, chunk length) of tokenized chunks."""
+    for cid, toks in zip(ids, tokens, strict=True):
+        for term, tf in Counter(toks).items():
+            yield term, cid, tf, len(toks)
 
 
 def delete(conn: psycopg.Connection, doc_id: str) -> int:
