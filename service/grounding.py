@@ -10,6 +10,7 @@ seen: a question about an invented place is otherwise close enough to a real cou
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +21,7 @@ import numpy as np
 
 from cogcore.prompts import Prompt, reader_prompt
 from retrieval.chunker import sentence_spans
+from retrieval.embedder import CachedEncoder
 from service.conversation import canonical_names, standalone_question
 from service.evidence_constraints import (
     FUNCTION_WORDS,
@@ -30,6 +32,7 @@ from service.evidence_constraints import (
     copy_constraint,
     evidence_constraint,
 )
+from service.grounding_batch import MicroBatcher
 from service.routing.questions import Route
 from service.routing.router import Router
 from service.settings import GroundingSettings
@@ -66,6 +69,24 @@ class Grounded:
     # the earlier user and assistant messages (at most HISTORY_MESSAGES, oldest first).
     system: str | None = None
     history: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one request asks `Grounding.ground_batch`: the arguments of `Grounding.ground`."""
+
+    turns: tuple[str, ...]
+    policy: Policy = "auto"
+    system: str | None = None
+    history: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """A question routed to facts and its passages, before the evidence sentences are chosen."""
+
+    query: str
+    hits: list[Hit]
 
 
 # Earlier chat messages the reader prompt keeps at most (two exchanges of a chat), before the
@@ -136,6 +157,9 @@ class Grounding:
         # "restate": it may restate the question with the evidence's tokens (the earlier
         # reader). Chosen on benchmarks/paraphrase_eval.py's tune half (docs/facts.md).
         self.reader = reader
+        # Concurrent requests' grounding, batched on one worker thread (`aground`).
+        self.batcher = MicroBatcher(self.ground_batch, settings.batch_window_ms / 1000,
+                                    name="cogcore-grounding")
 
     def constraint(self, grounded: Grounded, tokenizer: Any, stop_ids: Iterable[int]
                    ) -> CopyConstraint | EvidenceConstraint | None:
@@ -158,18 +182,56 @@ class Grounding:
         question. The reader prompt also keeps the client's `system` prompt and the last
         HISTORY_MESSAGES of the chat's earlier messages (`history`, oldest first).
         """
-        query = turns[-1] if turns else ""
-        if policy == "never" or not query.strip():
+        result = self.ground_batch([Ask(tuple(turns), policy, system, tuple(history))])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def aground(self, turns: Sequence[str], policy: Policy = "auto",
+                      system: str | None = None, history: Sequence[dict[str, str]] = ()
+                      ) -> Grounded:
+        """`ground`, off the event loop, batched with the requests that arrive beside it."""
+        return await self.batcher.submit(Ask(tuple(turns), policy, system, tuple(history)))
+
+    def ground_batch(self, asks: Sequence[Ask]) -> list[Grounded | Exception]:
+        """`ground` for several requests at once: what each needs embedded (its question, then
+        its evidence sentences) is embedded in one encoder call per stage, into the shared
+        cache that each request's own steps then read. A request's error is its own result."""
+        results = [_isolated(self._question, ask) for ask in asks]
+        self._prefetch([r for r in results if isinstance(r, str)])
+        results = [_isolated(self._retrieve, ask, r) if isinstance(r, str) else r
+                   for ask, r in zip(asks, results, strict=True)]
+        if self.settings.evidence_sentences:
+            self._prefetch([text for r in results if isinstance(r, _Evidence)
+                            for text in [r.query, *(piece for _, piece in pieces(r.hits))]])
+        return [_isolated(self._finish, ask, r) if isinstance(r, _Evidence) else r
+                for ask, r in zip(asks, results, strict=True)]
+
+    def _prefetch(self, texts: list[str]) -> None:
+        """Embed `texts` in one call into the shared cache (nothing to do without one)."""
+        encoder = self.kb.embedder
+        if texts and isinstance(encoder, CachedEncoder) and encoder.max_entries != 0:
+            with contextlib.suppress(Exception):  # raised again, per request, where it is read
+                encoder.encode(texts)
+
+    def _question(self, ask: Ask) -> Grounded | str:
+        """The question to look up (a follow-up made standalone), or the answer not to."""
+        query = ask.turns[-1] if ask.turns else ""
+        if ask.policy == "never" or not query.strip():
             return Grounded("reasoning", [], query=query)
-        if policy == "auto" and len(query.encode()) > self.kb.settings.max_query_bytes:
+        if ask.policy == "auto" and len(query.encode()) > self.kb.settings.max_query_bytes:
             # A long text to work on, not a question to look up.
             return Grounded("reasoning", [], query=query)
+        if len(ask.turns) > 1 and self.settings.resolve_follow_ups:
+            query = self._standalone(ask.turns)
+        return query
+
+    def _retrieve(self, ask: Ask, query: str) -> Grounded | _Evidence:
+        """Route `query`, find its passages, or abstain when they fall short."""
         s = self.settings
-        if len(turns) > 1 and s.resolve_follow_ups:
-            query = self._standalone(turns)
         dense = self.kb.search(query, k=1, mode="dense")
         best = dense[0].score if dense else 0.0
-        if policy == "auto" and self.router.route(query, best).route == "reasoning":
+        if ask.policy == "auto" and self.router.route(query, best).route == "reasoning":
             return Grounded("reasoning", [], query=query)
         named = names(query)
         unknown = self.kb.unknown_terms(" ".join(named)) if named else []
@@ -183,13 +245,17 @@ class Grounding:
         if not (best >= s.abstain_min_score or self._holds_exact_term(query)
                 or canonical != query):
             return Grounded("facts", [], abstained=True, query=query)
-        query = canonical
-        if s.evidence_sentences:
+        return _Evidence(canonical, hits)
+
+    def _finish(self, ask: Ask, found: _Evidence) -> Grounded:
+        """The reader prompt over the evidence sentences nearest the question."""
+        query, hits = found.query, found.hits
+        if self.settings.evidence_sentences:
             hits = self._closest_sentences(query, hits)
-        exchanges = alternating(history)
+        exchanges = alternating(ask.history)
         kept = tuple(exchanges[len(exchanges) - HISTORY_MESSAGES:]) if HISTORY_MESSAGES else ()
-        return Grounded("facts", hits, query=query, system=system, history=kept,
-                        prompt=reader_prompt(query, [h.text for h in hits], system, kept))
+        return Grounded("facts", hits, query=query, system=ask.system, history=kept,
+                        prompt=reader_prompt(query, [h.text for h in hits], ask.system, kept))
 
     def _holds_exact_term(self, query: str) -> bool:
         """Whether `query` gives a code or number that the store holds."""
@@ -213,6 +279,19 @@ class Grounding:
                                  self.settings.evidence_lexical_weight)
 
 
+def pieces(hits: Sequence[Hit]) -> list[tuple[int, str]]:
+    """The sentences of the passages, each with its passage's index."""
+    return [(i, hit.text[a:b]) for i, hit in enumerate(hits) for a, b in sentence_spans(hit.text)]
+
+
+def _isolated(step: Callable[..., Any], *args: Any) -> Any:
+    """`step(*args)`, or the exception it raised: one request's error is not its batch's."""
+    try:
+        return step(*args)
+    except Exception as exc:  # noqa: BLE001 - handed to that request's caller, who raises it
+        return exc
+
+
 def content_words(text: str) -> set[str]:
     """Lowercased words of `text` without question openers and function words."""
     return {w for w in WORD.findall(text.lower()) if w not in FUNCTION_WORDS}
@@ -229,18 +308,17 @@ def closest_sentences(query: str, hits: list[Hit], encode: Callable[[list[str]],
     capital of Samoa is Apia" to "the capital of American Samoa is Bishkek" for a question
     about American Samoa.
     """
-    pieces = [(i, hit.text[a:b]) for i, hit in enumerate(hits)
-              for a, b in sentence_spans(hit.text)]
-    if not pieces:
+    cut = pieces(hits)
+    if not cut:
         return hits
-    vectors = encode([query] + [text for _, text in pieces])
+    vectors = encode([query] + [text for _, text in cut])
     scores = vectors[1:] @ vectors[0]
     asked = content_words(query)
     if lexical_weight and asked:
         scores = scores + lexical_weight * np.array(
-            [len(asked & content_words(text)) / len(asked) for _, text in pieces])
+            [len(asked & content_words(text)) / len(asked) for _, text in cut])
     chosen = sorted(np.argsort(-scores, kind="stable")[:count])
     kept: dict[int, list[str]] = {}
     for j in chosen:
-        kept.setdefault(pieces[j][0], []).append(pieces[j][1])
+        kept.setdefault(cut[j][0], []).append(cut[j][1])
     return [replace(hits[i], text=" ".join(kept[i])) for i in sorted(kept)]

@@ -97,8 +97,7 @@ class Serving:
                                      "retrieval")
             return Grounded("reasoning", [])
         started = time.monotonic()
-        grounded = await asyncio.to_thread(self.grounding.ground, turns, req.retrieval,
-                                           system, history)
+        grounded = await self.grounding.aground(turns, req.retrieval, system, history)
         if self.metrics is not None:
             self.metrics.grounded(grounded.route, grounded.abstained,
                                   time.monotonic() - started)

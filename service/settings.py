@@ -46,6 +46,9 @@ class GroundingSettings(BaseSettings):
     abstain_min_score: float = Field(0.5, ge=-1.0, le=1.0)
     abstain_max_unknown_names: int = Field(0, ge=0)  # names the store has never seen
     abstain_message: str = "The knowledge base has no answer to this."
+    # Concurrent requests' grounding is batched: a request waits at most this long for others
+    # to join it (service/grounding_batch.py).
+    batch_window_ms: float = Field(5.0, ge=0.0, le=1000.0)
 
 
 class Settings(BaseSettings):
