@@ -207,7 +207,7 @@ async def _load(app: FastAPI) -> None:
         max_context=context, default_max_tokens=settings.default_max_tokens,
         timeout_s=settings.request_timeout_s, embedder=res.embedder,
         grounding=res.grounding, metrics=metrics,
-        keep_alive_s=settings.sse_keepalive_s or None)
+        keep_alive_s=settings.sse_keepalive_s or None, max_n=settings.max_n)
     app.state.kb = res.kb
     app.state.documents = DocumentService(res.kb) if res.kb is not None else None
     log.info(f"ready: {settings.model_name} in {time.monotonic() - started:.1f}s")

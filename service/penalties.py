@@ -8,6 +8,7 @@ the prompt): `logit[j] -= frequency_penalty * count[j] + presence_penalty * (cou
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -18,9 +19,16 @@ from service.sampling import LogitsProcessor
 class LogitBias:
     """Adds a fixed value to some tokens' logits (stateless)."""
 
+    param = "logit_bias"
+
     def __init__(self, bias: Mapping[int, float]) -> None:
+        self.bias = dict(bias)
         self.ids = torch.tensor(list(bias), dtype=torch.long)
         self.values = torch.tensor(list(bias.values()), dtype=torch.float32)
+
+    def openai_fields(self) -> dict[str, object]:
+        """The request field that expresses this processor."""
+        return {"logit_bias": {str(k): v for k, v in self.bias.items()}}
 
     def __call__(self, logits: torch.Tensor, reply: Sequence[int]) -> None:
         """Add the bias in place."""
@@ -34,12 +42,17 @@ class Penalties:
 
     def __init__(self, presence: float, frequency: float) -> None:
         self.presence, self.frequency = presence, frequency
+        self.param = "presence_penalty" if presence else "frequency_penalty"
         self.counts: torch.Tensor | None = None
         self.seen = 0
 
     def fork(self) -> Penalties:
         """A fresh copy for another choice of the same request."""
         return Penalties(self.presence, self.frequency)
+
+    def openai_fields(self) -> dict[str, object]:
+        """The request fields that express this processor."""
+        return {"presence_penalty": self.presence, "frequency_penalty": self.frequency}
 
     def __call__(self, logits: torch.Tensor, reply: Sequence[int]) -> None:
         """Subtract the penalties in place."""
@@ -89,3 +102,23 @@ def parse_logit_bias(logit_bias: Mapping[str, float], vocab_size: int) -> dict[i
         raise InvalidRequest(f"logit_bias names token ids outside the vocabulary "
                              f"(0..{vocab_size - 1}): {', '.join(bad[:10])}", "logit_bias")
     return bias
+
+
+def scoring_fields(req: Any, vocab_size: int, max_n: int) -> dict[str, Any]:
+    """The `SamplingParams` fields of a chat or completion request's choices and scores:
+    `n` (at most `max_n`), its penalty and bias processors, `logprobs` and, for a completion
+    that echoes its prompt with logprobs, `prompt_logprobs`."""
+    if req.n > max_n:
+        raise InvalidRequest(f"n is {req.n}; this service returns at most {max_n} choices",
+                             "n")
+    if isinstance(req.logprobs, bool):  # chat: logprobs true, top_logprobs 0..20
+        if req.top_logprobs is not None and not req.logprobs:
+            raise InvalidRequest("top_logprobs needs logprobs: true", "top_logprobs")
+        logprobs = (req.top_logprobs or 0) if req.logprobs else None
+    else:  # completions: logprobs is the number of alternatives
+        logprobs = req.logprobs
+    echo = getattr(req, "echo", False)
+    return {"n": req.n, "logprobs": logprobs,
+            "prompt_logprobs": logprobs if echo and logprobs is not None else None,
+            "processors": sampling_processors(req.presence_penalty, req.frequency_penalty,
+                                              req.logit_bias, vocab_size)}

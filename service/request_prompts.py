@@ -21,6 +21,7 @@ from service.errors import (
     UnsupportedParameter,
 )
 from service.grounding import Grounded, fit_evidence
+from service.penalties import scoring_fields
 from service.sampling import SamplingParams
 
 if TYPE_CHECKING:
@@ -36,16 +37,9 @@ if TYPE_CHECKING:
 
 # (parameter, value accepted) for OpenAI fields this service takes only at their default.
 DEFAULT_ONLY: dict[str, Callable[[object], bool]] = {
-    "n": lambda v: v == 1,
-    "logprobs": lambda v: not v,
-    "top_logprobs": lambda v: v is None,
     "tools": lambda v: not v,
     "tool_choice": lambda v: v in (None, "none"),
     "response_format": lambda v: v is None or v.get("type") == "text",
-    "presence_penalty": lambda v: v == 0,
-    "frequency_penalty": lambda v: v == 0,
-    "logit_bias": lambda v: not v,
-    "echo": lambda v: not v,
     "suffix": lambda v: v is None,
     "best_of": lambda v: v in (None, 1),
 }
@@ -59,6 +53,7 @@ class RequestPrompts:
     model_name: str
     max_context: int
     default_max_tokens: int
+    max_n: int = 8
 
     def check_model(self, model: str | None) -> None:
         """404 unless `model` names the served model (None: the served model, as vLLM's
@@ -152,7 +147,8 @@ class RequestPrompts:
                 f"this model's maximum context length is {self.max_context} tokens; the prompt "
                 f"has {prompt_tokens} and max_tokens asks for {max_tokens}", "max_tokens")
         return SamplingParams(max_tokens=max_tokens, temperature=req.temperature,
-                              top_p=req.top_p, seed=req.seed, stop=tuple(req.stop_list()))
+                              top_p=req.top_p, seed=req.seed, stop=tuple(req.stop_list()),
+                              **scoring_fields(req, len(self.tokenizer), self.max_n))
 
 
 @contextlib.contextmanager

@@ -37,6 +37,10 @@ class LogitsProcessor(Protocol):
     `apply_rows(logits, items)`, `items` a list of `(row, processor, reply)`, to handle all its
     rows of a step in one call (a grammar library computing many masks in parallel); it is
     then called instead of the per-row call, with the batch's whole (rows x vocab) logits.
+
+    An engine that cannot run Python processors (the upstream one) reads two optional
+    attributes: `param`, the request parameter the processor implements (named in its 400),
+    and `openai_fields()`, the OpenAI request fields that express it, when there are any.
     """
 
     def __call__(self, logits: torch.Tensor, reply: Sequence[int]) -> None:
@@ -64,6 +68,15 @@ class SamplingParams:
     def greedy(self) -> bool:
         """Temperature 0 means argmax."""
         return self.temperature <= 0.0
+
+    def asks_for(self) -> list[str]:
+        """The request parameters these settings use beyond the basic ones (max_tokens,
+        temperature, top_p, seed, stop): what an engine that cannot carry them names in its
+        400."""
+        named = [getattr(p, "param", type(p).__name__) for p in self.processors]
+        return ([*(["n"] if self.n > 1 else []), *(["logprobs"] if self.logprobs is not None
+                                                   else []),
+                 *(["echo"] if self.prompt_logprobs is not None else [])] + named)
 
     def for_row(self, index: int) -> SamplingParams:
         """The parameters of choice `index` of a request with several (`n`): its own seed

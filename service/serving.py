@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from service import choices as choice_set
 from service.citations import annotations
 from service.errors import InvalidRequest, ModelNotFound, UnsupportedParameter
 from service.generation import Delta, GenerationEngine, GenerationRequest
 from service.grounding import Grounded, Grounding
+from service.logprobs import TokenText
 from service.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -74,11 +76,14 @@ class Serving:
     grounding: Grounding | None = None
     metrics: Metrics | None = None
     keep_alive_s: float | None = None  # SSE comment period while a stream's first token waits
+    max_n: int = 8  # choices per request
     prompts: RequestPrompts = field(init=False)
+    token_text: TokenText = field(init=False)
 
     def __post_init__(self) -> None:
         self.prompts = RequestPrompts(self.tokenizer, self.model_name, self.max_context,
-                                      self.default_max_tokens)
+                                      self.default_max_tokens, self.max_n)
+        self.token_text = TokenText(self.tokenizer)
 
     def models(self) -> ModelList:
         """The served language model and, when loaded, the embedder."""
@@ -108,7 +113,8 @@ class Serving:
         """Submit the request (a full queue fails here, before any response starts): its
         deltas, the reader prompt's prefix first; or the abstention reply."""
         if grounded.abstained:
-            return _abstention(self.grounding.settings.abstain_message if self.grounding else "")
+            return _abstention(self.grounding.settings.abstain_message if self.grounding else "",
+                               params.n)
         prefix = grounded.prompt.assistant_prefix if grounded.prompt else ""
         if self.grounding is not None:
             stop_ids = {self.tokenizer.eos_token_id, *self.engine.stop_ids} - {None}
@@ -126,74 +132,108 @@ class Serving:
         return grounded, self._answer(grounded, ids, params)
 
     async def _prepare_completion(self, req: CompletionRequest
-                                  ) -> tuple[Grounded, AsyncIterator[Delta]]:
+                                  ) -> tuple[Grounded, AsyncIterator[Delta], Echo]:
         turns = [req.prompt] if isinstance(req.prompt, str) else None
         grounded = self.prompts.fitted(await self.ground(req, turns), req.max_tokens)
         ids, params = self.prompts.completion_prompt(req)
+        echo = Echo(self.tokenizer.decode(ids) if req.echo else "", ids,
+                    len(grounded.prompt.assistant_prefix) if grounded.prompt else 0)
         if grounded.prompt is not None:
             ids = self.prompts.reader_ids(grounded)
-            params = self.prompts.params(req, len(ids), req.max_tokens)
-        return grounded, self._answer(grounded, ids, params)
+            # The reader prompt is not what the client sent: its echo carries no scores.
+            params = replace(self.prompts.params(req, len(ids), req.max_tokens),
+                             prompt_logprobs=None)
+        return grounded, self._answer(grounded, ids, params), echo
+
+    def _legacy(self, req: CompletionRequest, echo: Echo) -> choice_set.LegacyLogprobs | None:
+        if req.logprobs is None:
+            return None
+        return choice_set.LegacyLogprobs(self.token_text, echo.ids,
+                                         len(echo.text) + echo.prefix_chars)
+
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
         """A whole chat completion."""
         grounded, deltas = await self._prepare_chat(req)
-        text, last = await _collect(deltas)
+        done = await choice_set.collect(deltas)
         return ChatCompletionResponse(
-            id=new_id("chatcmpl"), created=now(), model=self.model_name, usage=_usage(last),
-            choices=[ChatChoice(message=AssistantMessage(
-                content=text, annotations=annotations(text, grounded.sources)),
-                finish_reason=last.finish_reason)],
+            id=new_id("chatcmpl"), created=now(), model=self.model_name,
+            usage=choice_set.choices_usage(done),
+            choices=[ChatChoice(index=c.index, message=AssistantMessage(
+                content=c.text, annotations=annotations(c.text, grounded.sources)),
+                finish_reason=c.finish_reason,
+                logprobs=choice_set.chat_logprobs(self.token_text,
+                                                  c.logprobs if req.logprobs else None))
+                for c in done],
             cogcore=_info(grounded))
 
     async def completion(self, req: CompletionRequest) -> CompletionResponse:
         """A whole text completion."""
-        grounded, deltas = await self._prepare_completion(req)
-        text, last = await _collect(deltas)
+        grounded, deltas, echo = await self._prepare_completion(req)
+        done = await choice_set.collect(deltas)
+        out = []
+        for c in done:
+            legacy = self._legacy(req, echo)
+            out.append(CompletionChoice(
+                index=c.index, text=echo.text + c.text, finish_reason=c.finish_reason,
+                logprobs=legacy.chunk(c.logprobs, c.prompt_logprobs) if legacy else None))
         return CompletionResponse(
-            id=new_id("cmpl"), created=now(), model=self.model_name, usage=_usage(last),
-            choices=[CompletionChoice(text=text, finish_reason=last.finish_reason)],
-            cogcore=_info(grounded))
+            id=new_id("cmpl"), created=now(), model=self.model_name,
+            usage=choice_set.choices_usage(done), choices=out, cogcore=_info(grounded))
 
     async def chat_stream(self, req: ChatCompletionRequest) -> AsyncIterator[str]:
         """Queue a chat request now; its SSE lines (role and sources, deltas, usage, [DONE])."""
         grounded, deltas = await self._prepare_chat(req)
         rid, created = new_id("chatcmpl"), now()
 
-        def chunk(delta: DeltaMessage, reason: str | None = None) -> ChatCompletionChunk:
+        def chunk(delta: DeltaMessage, reason: str | None = None, index: int = 0,
+                  logprobs: dict | None = None) -> ChatCompletionChunk:
             return ChatCompletionChunk(id=rid, created=created, model=self.model_name,
-                                       choices=[ChatChunkChoice(delta=delta,
-                                                                finish_reason=reason)])
+                                       choices=[ChatChunkChoice(index=index, delta=delta,
+                                                                finish_reason=reason,
+                                                                logprobs=logprobs)])
 
         def usage(last: Delta) -> ChatCompletionChunk:
             return ChatCompletionChunk(id=rid, created=created, model=self.model_name,
                                        choices=[], usage=_usage(last))
 
         first = chunk(DeltaMessage(role="assistant", content=""))
+        first.choices = [ChatChunkChoice(index=i, delta=DeltaMessage(role="assistant",
+                                                                     content=""))
+                         for i in range(req.n)]
         first.cogcore = _info(grounded)
-        said: list[str] = []
+        said: dict[int, list[str]] = {}
 
         def step(d: Delta) -> ChatCompletionChunk:
-            said.append(d.text)
+            said.setdefault(d.index, []).append(d.text)
             delta = DeltaMessage(content=d.text or None)
             if d.finish_reason and grounded.sources:  # the citations, once, with the last
-                delta.annotations = annotations("".join(said), grounded.sources)
-            return chunk(delta, d.finish_reason)
+                delta.annotations = annotations("".join(said[d.index]), grounded.sources)
+            return chunk(delta, d.finish_reason, d.index, choice_set.chat_logprobs(
+                self.token_text, d.logprobs if req.logprobs else None))
 
         return sse(deltas, first, step, usage if _include_usage(req) else None,
                    self.keep_alive_s)
 
     async def completion_stream(self, req: CompletionRequest) -> AsyncIterator[str]:
         """Queue a text completion now; its SSE lines (sources, deltas, usage, [DONE])."""
-        grounded, deltas = await self._prepare_completion(req)
+        grounded, deltas, echo = await self._prepare_completion(req)
         rid, created = new_id("cmpl"), now()
+        legacy = {i: self._legacy(req, echo) for i in range(req.n)}
+        started: set[int] = set()
 
         def chunk(d: Delta) -> CompletionResponse:
+            text = d.text if d.index in started else echo.text + d.text  # echo: with the first
+            started.add(d.index)
+            scored = legacy[d.index]
+            logprobs = scored.chunk(d.logprobs or (), d.prompt_logprobs) if scored else None
             return CompletionResponse(id=rid, created=created, model=self.model_name,
-                                      choices=[CompletionChoice(text=d.text,
-                                                                finish_reason=d.finish_reason)])
+                                      choices=[CompletionChoice(
+                                          index=d.index, text=text, logprobs=logprobs,
+                                          finish_reason=d.finish_reason)])
 
         first = CompletionResponse(id=rid, created=created, model=self.model_name,
-                                   choices=[CompletionChoice(text="")], cogcore=_info(grounded))
+                                   choices=[CompletionChoice(index=i, text="")
+                                            for i in range(req.n)], cogcore=_info(grounded))
 
         def usage(last: Delta) -> CompletionResponse:
             return CompletionResponse(id=rid, created=created, model=self.model_name,
@@ -248,20 +288,32 @@ def _info(grounded: Grounded) -> GroundingInfo:
                          query=grounded.query if grounded.route == "facts" else None)
 
 
-async def _abstention(message: str) -> AsyncIterator[Delta]:
+@dataclass(frozen=True)
+class Echo:
+    """What a completion echoes before its text (empty without `echo`), the prompt's ids,
+    and the length of the reader prompt's reply prefix after it."""
+
+    text: str
+    ids: list[int]
+    prefix_chars: int = 0
+
+
+async def _abstention(message: str, n: int = 1) -> AsyncIterator[Delta]:
     """The fixed reply of an abstention: no prompt was run, so no tokens are counted."""
-    yield Delta(text=message, completion_tokens=0, prompt_tokens=0, finish_reason="stop")
+    for index in range(n):
+        yield Delta(text=message, completion_tokens=0, prompt_tokens=0, finish_reason="stop",
+                    index=index)
 
 
 async def _prefixed(prefix: str, deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
-    """The reader prompt starts the reply; the client sees that start as the first text."""
+    """The reader prompt starts the reply; the client sees that start as each choice's first
+    text."""
     try:
-        first = True
+        started: set[int] = set()
         async for delta in deltas:
-            if first and prefix:
-                delta = Delta(prefix + delta.text, delta.completion_tokens,
-                              delta.prompt_tokens, delta.finish_reason)
-            first = False
+            if prefix and delta.index not in started:
+                delta = replace(delta, text=prefix + delta.text)
+            started.add(delta.index)
             yield delta
     finally:
         await deltas.aclose()  # type: ignore[attr-defined]
@@ -281,11 +333,3 @@ def _encode_vector(vector: np.ndarray, encoding: str) -> list[float] | str:
         return base64.b64encode(vector.astype("<f4").tobytes()).decode()
     return vector.tolist()
 
-
-async def _collect(deltas: AsyncIterator[Delta]) -> tuple[str, Delta]:
-    parts, last = [], None
-    async for delta in deltas:
-        parts.append(delta.text)
-        last = delta
-    assert last is not None  # the engine always ends a request with a finishing delta
-    return "".join(parts), last

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     admin_keys: Annotated[list[str], NoDecode] = []
 
     max_batch_size: int = Field(32, ge=1)
+    max_n: int = Field(8, ge=1)  # choices per request (n): rows of one batch
     max_waiting: int = Field(64, ge=0)
     max_context: int | None = Field(None, ge=1)
     default_max_tokens: int = Field(256, ge=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from service.errors import ServiceError, service_error_body
@@ -35,11 +36,12 @@ async def sse(
 ) -> AsyncIterator[str]:
     """The stream's events; every `keep_alive_s` seconds a comment line while the first delta
     (a queued request's first token) has not come; an error after the start becomes an error
-    event."""
+    event. `usage` gets one delta counting every choice's tokens (the prompt once)."""
     try:
         if first is not None:
             yield event(first)
         last = None
+        tokens: dict[int, int] = {}
         # Closed before `deltas`: a read of them may still be pending inside.
         async with aclosing(_kept_alive(deltas, keep_alive_s)) as items:
             async for item in items:
@@ -47,10 +49,11 @@ async def sse(
                     yield item
                     continue
                 last = item
-                if item.text or item.finish_reason:
+                tokens[item.index] = item.completion_tokens
+                if item.text or item.finish_reason or item.logprobs:
                     yield event(chunk(item))
         if usage is not None and last is not None:
-            yield event(usage(last))
+            yield event(usage(replace(last, completion_tokens=sum(tokens.values()))))
     except ServiceError as exc:
         yield event(ErrorResponse(error=service_error_body(exc)))
     finally:

@@ -6,7 +6,11 @@ retrieval, the reader prompt, metrics) and sends the prompt's token ids to the u
 text, so that the upstream sees exactly the prompt this service built and measured.
 
 The OpenAI API has no way to send a per-token constraint, so grounded replies are not held
-to their evidence here (`applies_constraints` is False; a warning says so once).
+to their evidence here (`applies_constraints` is False; a warning says so once). Of the
+per-request features, `n` and the logits processors that OpenAI fields express (`logit_bias`,
+presence and frequency penalties) are passed through; anything else (logprobs, which the
+upstream reports as token strings rather than ids; echo; a grammar) is a 400 naming it at
+submission, never silently dropped.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 
-from service.errors import InvalidRequest, NotReady, QueueFull, RequestTimeout, ServiceError
+from service.errors import (
+    InvalidRequest,
+    NotReady,
+    QueueFull,
+    RequestTimeout,
+    ServiceError,
+    UnsupportedParameter,
+)
 from service.generation import Delta, DeltaStream, EngineObserver, GenerationRequest
 from service.sampling import SamplingParams
 
@@ -86,6 +97,7 @@ class UpstreamEngine:
         if self._admitted >= self.max_running + self.max_waiting:
             raise QueueFull(f"{self.num_waiting} requests are already waiting; retry later",
                             self.retry_after_s)
+        _check_carried(request.params)
         if request.params.constraint is not None and not self._warned:
             self._warned = True
             log.warning("the upstream engine cannot apply token constraints: grounded "
@@ -123,6 +135,10 @@ class UpstreamEngine:
                 "stream_options": {"include_usage": True}}
         if params.seed is not None:
             body["seed"] = params.seed
+        if params.n > 1:
+            body["n"] = params.n
+        for processor in params.processors:
+            body.update(processor.openai_fields())  # type: ignore[attr-defined]
         if params.stop:
             body["stop"] = list(params.stop)
         try:
@@ -148,9 +164,22 @@ class UpstreamEngine:
         return now if delta.text else previous
 
 
+def _check_carried(params: SamplingParams) -> None:
+    """A 400 naming the first feature of `params` that the OpenAI API cannot carry."""
+    for name in params.asks_for():
+        carried = name == "n" or any(getattr(p, "param", None) == name
+                                     and hasattr(p, "openai_fields") for p in params.processors)
+        if not carried:
+            raise UnsupportedParameter(
+                f"parameter {name!r} is not supported with an upstream engine", name)
+
+
 async def _deltas(lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
-    """OpenAI completion SSE events to deltas; the last one carries the finish reason."""
-    reason, prompt_tokens, completion_tokens = None, 0, 0
+    """OpenAI completion SSE events to deltas; each choice's last one carries its finish
+    reason (every choice ends once the stream does)."""
+    reasons: dict[int, str | None] = {0: None}
+    counts: dict[int, int] = {0: 0}
+    prompt_tokens, total = 0, None
     async for line in lines:
         if not line.startswith("data: ") or line == "data: [DONE]":
             continue
@@ -159,13 +188,19 @@ async def _deltas(lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
             raise UpstreamError(f"upstream: {event['error'].get('message', 'error')}")
         if event.get("usage"):
             prompt_tokens = event["usage"]["prompt_tokens"]
-            completion_tokens = event["usage"]["completion_tokens"]
+            total = event["usage"]["completion_tokens"]
         for choice in event.get("choices", []):
+            index = choice.get("index", 0)
+            reasons.setdefault(index, None)
             if choice.get("text"):
-                completion_tokens += 1  # a fallback count; the usage event corrects it
-                yield Delta(choice["text"], completion_tokens, prompt_tokens)
-            reason = choice.get("finish_reason") or reason
-    yield Delta("", completion_tokens, prompt_tokens, reason or "stop")
+                counts[index] = counts.get(index, 0) + 1  # a fallback count
+                yield Delta(choice["text"], counts[index], prompt_tokens, index=index)
+            reasons[index] = choice.get("finish_reason") or reasons[index]
+    if total is not None and len(reasons) == 1:  # the usage event corrects a lone choice's
+        counts[0] = total
+    for index in sorted(reasons):
+        yield Delta("", counts.get(index, 0), prompt_tokens, reasons[index] or "stop",
+                    index=index)
 
 
 def _upstream_failure(status: int, body: bytes) -> ServiceError:

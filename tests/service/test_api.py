@@ -80,14 +80,29 @@ def test_completion_stream_has_usage_and_done(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(("extra", "param"), [
-    ({"n": 2}, "n"), ({"logprobs": True}, "logprobs"),
-    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
-    ({"presence_penalty": 0.5}, "presence_penalty"), ({"guided_json": {}}, "guided_json"),
+    ({"prediction": {"type": "content", "content": "x"}}, "prediction"),
+    ({"modalities": ["audio"]}, "modalities"), ({"guided_json": {}}, "guided_json"),
 ])
 def test_unsupported_parameters_are_named(client: TestClient, extra: dict, param: str) -> None:
     """Anything not implemented is a 400 naming the parameter, never silently ignored."""
     response = client.post("/v1/chat/completions", json=chat_body(**extra))
     assert_error(response, 400, "unsupported_parameter", param)
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"n": 9}, "n"), ({"n": 0}, "n"), ({"top_logprobs": 2}, "top_logprobs"),
+    ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+    ({"logit_bias": {"99999999": 1}}, "logit_bias"), ({"logit_bias": {"x": 1}}, "logit_bias"),
+    ({"logit_bias": {"5": 101}}, "logit_bias"), ({"presence_penalty": 2.5}, "presence_penalty"),
+])
+def test_sampling_fields_out_of_range_are_named(client: TestClient, extra: dict, param: str
+                                                ) -> None:
+    """n over max_n (8), top_logprobs without logprobs or over 20, a logit_bias id outside the
+    vocabulary or a bias outside -100..100, a penalty outside -2..2: a 400 naming it."""
+    response = client.post("/v1/chat/completions", json=chat_body(**extra))
+    assert_error(response, 400, "invalid_request", param)
+    if extra.get("logit_bias", {}).get("99999999"):
+        assert "99999999" in response.json()["error"]["message"]
 
 
 def test_validation_errors_are_400_in_the_envelope(client: TestClient) -> None:
