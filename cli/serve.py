@@ -18,11 +18,18 @@ def serve(
         None, "--kb-url", help="A PostgreSQL + pgvector knowledge base shared by replicas, "
         "postgresql://… [default: COGCORE_KB_URL; unset: the --kb directory]"),
     device: str = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
+    engine: str = typer.Option(
+        None, help="torch, or llamacpp (the optional extra: the checkpoint exported to GGUF, "
+        "or COGCORE_GGUF) [default: COGCORE_ENGINE or torch]"),
 ) -> None:
     """Serve the model over an OpenAI-compatible HTTP API (settings: COGCORE_* variables)."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if (engine or os.environ.get("COGCORE_ENGINE")) == "llamacpp":
+        # llama.cpp's OpenMP threads spin at each barrier and collapse where a core is busy;
+        # read once, when OpenMP loads (with torch), so set before anything imports it.
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     import uvicorn
 
     from retrieval.backends import is_database_url
@@ -32,11 +39,15 @@ def serve(
     if kb_url is not None and not is_database_url(kb_url):
         raise typer.BadParameter("not a postgresql:// URL", param_hint="--kb-url")
     overrides = {"host": host, "port": port, "model_dir": model, "kb_dir": kb, "device": device,
-                 "kb_url": kb_url}
+                 "kb_url": kb_url, "engine": engine}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     if not (settings.model_dir / "config.json").is_file():
         raise CogcoreError(f"no checkpoint at {settings.model_dir}: run `cogcore base import` "
                            "or pass --model DIR")
+    if settings.engine == "llamacpp":
+        from service.llamacpp_engine import import_llama_cpp
+
+        import_llama_cpp()  # without the extra: one clear line now, not after loading
     if settings.kb_url and settings.load_kb:
         from retrieval.postgres.knowledge_base import connect
 

@@ -78,7 +78,7 @@ def load_resources(settings: Settings) -> Resources:
     cuda = settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available())
     tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, local_files_only=True)
     model = None
-    if not settings.upstream_url:  # with an upstream, only the tokenizer is needed here
+    if not settings.upstream_url and settings.engine == "torch":  # else only the tokenizer
         model = AutoModelForCausalLM.from_pretrained(
             settings.model_dir, local_files_only=True,
             dtype=torch.bfloat16 if cuda else torch.float32,
@@ -221,6 +221,10 @@ def make_engine(settings: Settings, res: Resources, metrics: Metrics) -> Generat
                               max_running=settings.max_batch_size,
                               max_waiting=settings.max_waiting,
                               retry_after_s=settings.retry_after_s, observer=metrics)
+    if settings.engine == "llamacpp":
+        from service.llamacpp_setup import make_llamacpp_engine
+
+        return make_llamacpp_engine(settings, res.tokenizer, metrics)
     assert res.model is not None
     return Engine(res.model, res.tokenizer, max_batch_size=settings.max_batch_size,
                   max_waiting=settings.max_waiting, retry_after_s=settings.retry_after_s,

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     embedding_cache: int = Field(4096, ge=0)  # texts whose vectors are kept (a question's reuse)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int | None = None
+    # What generates: "torch" (service/engine.py) or "llamacpp" (service/llamacpp_engine.py,
+    # the optional extra) serving `gguf`, else the checkpoint exported at `gguf_type` once.
+    engine: Literal["torch", "llamacpp"] = "torch"
+    gguf: Path | None = None
+    gguf_type: Literal["f32", "f16", "q8_0"] = "f32"
+    llamacpp_threads: int | None = Field(None, ge=1)  # None: the cores the process may use
+    llamacpp_ctx: int = Field(16384, ge=256)  # KV cells shared by all running requests
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -1,0 +1,237 @@
+"""Continuous batching on llama.cpp in-process (the optional `llamacpp` extra).
+
+The same engine as `service.engine` (admission, streaming, cancellation, sampling, metrics are
+inherited from it) with llama.cpp computing the logits: one llama.cpp context holds every
+running request's KV cache, each request under its own sequence id. Between two decode steps
+the model thread drops the finished or cancelled rows (their sequence is removed from the KV
+cache and its id freed), prefills the waiting prompts in one `llama_decode` and then advances
+every row with one batch of one token per row. Tokens are chosen in Python over the returned
+logits by `service.sampling`, so the evidence constraint, the logits processors and the
+seeded sampling behave exactly as on the torch engine.
+
+llama.cpp's OpenMP threads spin while they wait for each other: where the cores are shared,
+run with `OMP_WAIT_POLICY=passive` in the environment before the process starts (`cogcore
+serve --engine llamacpp` sets it), and never with more threads than the cores it may use
+(docs/speed.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from service.engine import Engine, Sequence
+from service.errors import ServiceError, UnsupportedParameter
+from service.generation import DeltaStream, EngineObserver, GenerationRequest
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+class LlamaCppUnavailable(ServiceError):
+    """The llama.cpp engine was chosen but the extra is not installed (a start-up error)."""
+
+
+def import_llama_cpp():
+    """The `llama_cpp` module, or a clear error saying how to install it."""
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise LlamaCppUnavailable(
+            "the llama.cpp engine needs the optional extra: `make llamacpp` (compiles "
+            "llama-cpp-python, about 10 minutes on 2 cores), or serve with --engine torch"
+        ) from exc
+    return llama_cpp
+
+
+def free_cores() -> int:
+    """The cores this process may run on (its CPU affinity)."""
+    return len(os.sched_getaffinity(0))
+
+
+class _Context:
+    """One llama.cpp model and context: a KV cache of `n_ctx` cells shared by `n_seq`
+    sequences, decoding batches of up to `n_batch` tokens."""
+
+    def __init__(self, gguf: Path, n_ctx: int, n_seq: int, n_batch: int, threads: int) -> None:
+        self.lib = lib = import_llama_cpp()
+        # llama-cpp-python routes llama.cpp's log lines through this logger: errors only.
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        lib.llama_backend_init()
+        mparams = lib.llama_model_default_params()
+        self.model = lib.llama_model_load_from_file(str(gguf).encode(), mparams)
+        if not self.model:
+            raise ServiceError(f"llama.cpp could not load {gguf}")
+        cparams = lib.llama_context_default_params()
+        cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
+        cparams.n_seq_max = n_seq
+        cparams.n_threads = cparams.n_threads_batch = threads
+        cparams.no_perf = True
+        self.ctx = lib.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            lib.llama_model_free(self.model)
+            raise ServiceError(f"llama.cpp could not create a context of {n_ctx} tokens")
+        self.memory = lib.llama_get_memory(self.ctx)
+        self.n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self.model))
+        self.n_batch = n_batch
+        self.batch = lib.llama_batch_init(n_batch, 0, 1)
+
+    def decode(self, tokens: list[tuple[int, int, int, bool]]) -> list[torch.Tensor]:
+        """Decode `tokens` (token, position, sequence id, wants logits) in chunks of at most
+        `n_batch`; the logits of the tokens that want them, in order."""
+        lib, batch, out = self.lib, self.batch, []
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start:start + self.n_batch]
+            batch.n_tokens = len(chunk)
+            wanted = []
+            for i, (token, pos, seq_id, logits) in enumerate(chunk):
+                batch.token[i], batch.pos[i] = token, pos
+                batch.n_seq_id[i], batch.seq_id[i][0] = 1, seq_id
+                batch.logits[i] = logits
+                if logits:
+                    wanted.append(i)
+            status = lib.llama_decode(self.ctx, batch)
+            if status != 0:
+                raise ServiceError(f"llama_decode failed (status {status}"
+                                   f"{': the KV cache is full' if status == 1 else ''})")
+            for i in wanted:
+                row = lib.llama_get_logits_ith(self.ctx, i)
+                out.append(torch.from_numpy(
+                    np.ctypeslib.as_array(row, shape=(self.n_vocab,)).copy()))
+        return out
+
+    def remove(self, seq_id: int) -> None:
+        """Drop one sequence's cells from the KV cache."""
+        self.lib.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
+
+    def copy(self, src: int, dst: int) -> None:
+        """Share sequence `src`'s cells with `dst` (choices of one prompt)."""
+        self.lib.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+
+    def clear(self) -> None:
+        self.lib.llama_memory_clear(self.memory, True)
+
+    def close(self) -> None:
+        if self.ctx:
+            self.lib.llama_batch_free(self.batch)
+            self.lib.llama_free(self.ctx)
+            self.lib.llama_model_free(self.model)
+            self.ctx = self.model = None
+
+
+class LlamaCppEngine(Engine):
+    """Continuous batching over llama.cpp (a `GenerationEngine`): submit prompt ids, read
+    text deltas. Prompt logprobs (echo) are refused (400); token logprobs work."""
+
+    def __init__(
+        self,
+        gguf: Path,
+        tokenizer: PreTrainedTokenizerBase,
+        eos_ids: set[int],
+        *,
+        max_batch_size: int = 32,
+        max_waiting: int = 64,
+        retry_after_s: int = 1,
+        n_ctx: int = 16384,
+        threads: int | None = None,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        shim = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=sorted(eos_ids)))
+        super().__init__(shim, tokenizer, max_batch_size=max_batch_size,  # type: ignore[arg-type]
+                         max_waiting=max_waiting, retry_after_s=retry_after_s, observer=observer)
+        self.threads = threads or free_cores()
+        self._llama = _Context(Path(gguf), n_ctx, max_batch_size, n_batch=512,
+                               threads=self.threads)
+        self._free_ids = list(range(max_batch_size))
+        self._slot: dict[int, tuple[int, int]] = {}  # id(seq) -> (sequence id, next position)
+        self.decode_steps = 0  # batched decode steps, and the rows they advanced together
+        self.decode_rows = 0
+        self.max_decode_rows = 0
+
+    def submit(self, request: GenerationRequest) -> DeltaStream:
+        """As `Engine.submit`; a request for prompt logprobs is refused (400)."""
+        if request.params.prompt_logprobs is not None:
+            raise UnsupportedParameter("prompt logprobs (echo) are not available on the llama.cpp "
+                                 "engine", param="prompt_logprobs")
+        return super().submit(request)
+
+    def stop(self) -> None:
+        """Stop the model thread, then free llama.cpp's model and context."""
+        super().stop()
+        if not self._thread.is_alive():
+            self._llama.close()
+
+    # -- the model thread ------------------------------------------------------------------
+
+    def _prefill(self, seqs: list[Sequence]) -> None:
+        started = len(self._running)
+        for seq in seqs:
+            if self.observer:
+                self.observer.admitted(time.monotonic() - seq.arrival, len(seq.prompt_ids))
+            self._slot[id(seq)] = (self._free_ids.pop(), len(seq.prompt_ids))
+        self._running.extend(seqs)  # joined first: a failing decode fails them with the rest
+        firsts: dict[tuple[int, ...], Sequence] = {}
+        tokens = []
+        for seq in seqs:
+            key = tuple(seq.prompt_ids)
+            if key in firsts:
+                continue
+            firsts[key] = seq
+            seq_id = self._slot[id(seq)][0]
+            last = len(key) - 1
+            tokens += [(t, pos, seq_id, pos == last) for pos, t in enumerate(key)]
+        rows = dict(zip(firsts, self._llama.decode(tokens), strict=True))
+        if self.observer:
+            self.observer.prefilled(len(tokens))
+        for seq in seqs:  # the other choices of a prompt share its cells
+            first = firsts[tuple(seq.prompt_ids)]
+            if first is not seq:
+                self._llama.copy(self._slot[id(first)][0], self._slot[id(seq)][0])
+        logits = torch.stack([rows[tuple(s.prompt_ids)] for s in seqs])
+        self._advance(self._running[started:], logits)
+
+    def _decode(self) -> None:
+        tokens = []
+        for seq in self._running:
+            seq_id, pos = self._slot[id(seq)]
+            tokens.append((seq.last_token, pos, seq_id, True))
+            self._slot[id(seq)] = (seq_id, pos + 1)
+        rows = len(tokens)
+        self.decode_steps += 1
+        self.decode_rows += rows
+        self.max_decode_rows = max(self.max_decode_rows, rows)
+        self._advance(list(self._running), torch.stack(self._llama.decode(tokens)))
+
+    def _keep(self, keep: list[Sequence]) -> None:
+        kept = {id(s) for s in keep}
+        for seq in self._running:
+            if id(seq) not in kept:
+                self._release(seq)
+        self._running = keep
+
+    def _release(self, seq: Sequence) -> None:
+        slot = self._slot.pop(id(seq), None)
+        if slot is not None:
+            self._llama.remove(slot[0])
+            self._free_ids.append(slot[0])
+
+    def _fail_all(self, exc: ServiceError) -> None:
+        super()._fail_all(exc)
+        if self._llama.ctx:
+            self._llama.clear()
+        self._slot.clear()
+        self._free_ids = list(range(self.max_batch_size))
+
+    @property
+    def cached_sequences(self) -> int:
+        """Sequences holding cells in the KV cache now (for checks and metrics)."""
+        lib = self._llama.lib
+        return sum(lib.llama_memory_seq_pos_max(self._llama.memory, i) >= 0
+                   for i in range(self.max_batch_size))

@@ -1,0 +1,184 @@
+"""The llama.cpp engine (the optional extra) on the real default core exported to GGUF at f32.
+
+Greedy output equal to the torch engine's, requests batched into one decode, cancellation
+freeing the sequence's KV cells, eager admission (429, 503), the evidence constraint honoured;
+then a real server on loopback on this engine, answering the official openai client. Skipped
+where llama_cpp is not importable (`make llamacpp` installs it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from openai import OpenAI
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from cogcore.gguf_export import export_gguf
+from cogcore.paths import default_core_dir
+from loadtest.server import Server, start, stop
+from service.engine import Engine
+from service.errors import NotReady, QueueFull, UnsupportedParameter
+from service.evidence_constraints import copy_constraint
+from service.generation import GenerationRequest
+from service.sampling import SamplingParams
+from tests.conftest import REPO
+
+pytest.importorskip(
+    "llama_cpp", reason="llama.cpp extra not installed: `make llamacpp` (or make llamacpp-test)")
+
+from service.llamacpp_engine import LlamaCppEngine  # noqa: E402  (needs the extra)
+
+pytestmark = [pytest.mark.llamacpp, pytest.mark.real_model]
+
+QUESTIONS = ["What is the capital of France?", "Name three colours.", "Write a haiku about rain."]
+EVIDENCE = "Canberra is the capital city of Australia and lies in the Australian Capital Territory."
+
+
+@pytest.fixture(scope="module")
+def core() -> Path:
+    checkpoint = REPO / default_core_dir()
+    if not (checkpoint / "config.json").is_file():
+        pytest.skip("no default core: `make core` builds it")
+    return checkpoint
+
+
+@pytest.fixture(scope="module")
+def gguf(core: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_gguf(core, tmp_path_factory.mktemp("gguf") / "core-f32.gguf", "f32").path
+
+
+@pytest.fixture(scope="module")
+def tokenizer(core: Path):
+    return AutoTokenizer.from_pretrained(core)
+
+
+def chat_ids(tokenizer, question: str, system: str | None = None) -> list[int]:
+    turns = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": question}]
+    text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False).input_ids
+
+
+def run(engine: Engine, body: Callable[[Engine], Awaitable]) -> object:
+    """Run `body(engine)` on the started engine inside a fresh event loop, then stop it."""
+    async def main() -> object:
+        engine.start()
+        try:
+            return await body(engine)
+        finally:
+            engine.stop()
+
+    return asyncio.run(main())
+
+
+def llama(gguf: Path, tokenizer, **kwargs: int) -> LlamaCppEngine:
+    # One thread: this machine's cores are shared, and spinning OpenMP threads collapse there.
+    return LlamaCppEngine(gguf, tokenizer, {tokenizer.eos_token_id}, threads=1, **kwargs)
+
+
+async def text_of(engine: Engine, ids: list[int], params: SamplingParams) -> str:
+    return "".join([d.text async for d in engine.submit(GenerationRequest(ids, params))])
+
+
+async def settled(engine: LlamaCppEngine) -> None:
+    """Wait until the model thread has let every finished row go."""
+    for _ in range(200):
+        if engine.num_running == 0 and engine.cached_sequences == 0:
+            return
+        await asyncio.sleep(0.05)
+
+
+def test_greedy_equals_torch_engine_and_rows_batch(core: Path, gguf: Path, tokenizer) -> None:
+    """Concurrent greedy requests give the torch engine's text, several rows per decode."""
+    params = SamplingParams(max_tokens=20)
+    prompts = [chat_ids(tokenizer, q) for q in QUESTIONS]
+
+    async def together(engine: Engine) -> list[str]:
+        return list(await asyncio.gather(*[text_of(engine, p, params) for p in prompts]))
+
+    model = AutoModelForCausalLM.from_pretrained(core, dtype=torch.float32).eval()
+    want = run(Engine(model, tokenizer), together)
+    engine = llama(gguf, tokenizer)
+    got = run(engine, together)
+    assert got == want
+    assert all(got)
+    assert engine.max_decode_rows == len(prompts)  # one decode advanced every request
+    assert engine.decode_rows > engine.decode_steps
+
+
+def test_cancelled_request_frees_its_sequence(gguf: Path, tokenizer) -> None:
+    async def body(engine: LlamaCppEngine) -> tuple[int, int, int]:
+        stream = engine.submit(GenerationRequest(chat_ids(tokenizer, QUESTIONS[2]),
+                                                 SamplingParams(max_tokens=200)))
+        await stream.__anext__()
+        held = engine.cached_sequences
+        await stream.aclose()
+        await settled(engine)
+        return held, engine.cached_sequences, engine.num_running
+
+    assert run(llama(gguf, tokenizer), body) == (1, 0, 0)
+
+
+def test_admission_is_eager(gguf: Path, tokenizer) -> None:
+    """A full engine refuses with 429 at once; a stopping one with 503; echo with 400."""
+    ids = chat_ids(tokenizer, QUESTIONS[0])
+
+    async def body(engine: LlamaCppEngine) -> None:
+        first = engine.submit(GenerationRequest(ids, SamplingParams(max_tokens=100)))
+        await first.__anext__()  # running: the one row is taken, nothing may wait
+        with pytest.raises(QueueFull):
+            engine.submit(GenerationRequest(ids, SamplingParams(max_tokens=4)))
+        with pytest.raises(UnsupportedParameter):
+            engine.submit(GenerationRequest(ids, SamplingParams(max_tokens=4,
+                                                                prompt_logprobs=1)))
+        await first.aclose()
+        await engine.drain(0.0)  # refuses from now on
+        with pytest.raises(NotReady):
+            engine.submit(GenerationRequest(ids, SamplingParams(max_tokens=4)))
+
+    run(llama(gguf, tokenizer, max_batch_size=1, max_waiting=0), body)
+
+
+def test_evidence_constraint_is_honoured(core: Path, gguf: Path, tokenizer) -> None:
+    """A grounded reply under the copy constraint copies the evidence, as on the torch engine."""
+    question = "What is the capital of Australia?"
+    ids = chat_ids(tokenizer, question, system=f"Answer from this evidence: {EVIDENCE}")
+
+    def reply(engine: Engine) -> str:
+        constraint = copy_constraint(tokenizer, [EVIDENCE], engine.stop_ids, question)
+        params = SamplingParams(max_tokens=40, constraint=constraint)
+        return run(engine, lambda e: text_of(e, ids, params))
+
+    got = reply(llama(gguf, tokenizer))
+    model = AutoModelForCausalLM.from_pretrained(core, dtype=torch.float32).eval()
+    assert got == reply(Engine(model, tokenizer))
+    assert got.strip() and got.strip() in EVIDENCE
+
+
+@pytest.fixture(scope="module")
+def llama_server(core: Path, default_kb_dir: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real `cogcore serve --engine llamacpp` on loopback with the default knowledge base."""
+    tmp = tmp_path_factory.mktemp("llama-server")
+    server = start(core, tmp / "serve.log", kb_dir=default_kb_dir, env={
+        "COGCORE_ENGINE": "llamacpp", "COGCORE_LLAMACPP_THREADS": "1",
+        "COGCORE_ARTIFACTS": str(tmp), "COGCORE_API_KEYS": "test-key"})
+    yield server
+    stop(server)
+
+
+def test_server_on_llamacpp_answers_the_openai_client(llama_server: Server) -> None:
+    client = OpenAI(base_url=f"{llama_server.url}/v1", api_key="test-key", max_retries=0)
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    whole = client.chat.completions.create(model=llama_server.model, messages=messages,
+                                           max_tokens=24, temperature=0)
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model=llama_server.model, messages=messages, max_tokens=24, temperature=0, stream=True)
+        if c.choices)
+    assert whole.choices[0].message.content == streamed
+    assert "Paris" in streamed
+    assert list((llama_server.log_path.parent / "cache" / "gguf").glob("*.gguf"))

@@ -1,0 +1,37 @@
+"""Choosing the llama.cpp engine: a clear error without the extra, and the export's cache key.
+
+No llama.cpp needed: these run everywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.llamacpp_engine import LlamaCppUnavailable, import_llama_cpp
+from service.llamacpp_setup import cache_key, gguf_path
+from service.settings import Settings
+
+
+def test_missing_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails as when not installed
+    with pytest.raises(LlamaCppUnavailable, match="make llamacpp"):
+        import_llama_cpp()
+
+
+def test_cache_key_follows_the_checkpoint_and_the_type(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    (tmp_path / "model.safetensors").write_bytes(b"x" * 10)
+    key = cache_key(tmp_path, "f32")
+    assert cache_key(tmp_path, "f32") == key
+    assert cache_key(tmp_path, "q8_0") != key
+    (tmp_path / "model.safetensors").write_bytes(b"x" * 11)
+    assert cache_key(tmp_path, "f32") != key
+
+
+def test_a_named_gguf_that_is_missing_is_refused(tmp_path: Path) -> None:
+    settings = Settings(engine="llamacpp", gguf=tmp_path / "absent.gguf", model_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="COGCORE_GGUF"):
+        gguf_path(settings)
