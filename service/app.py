@@ -42,6 +42,7 @@ from service.protocol import (
     TokenizeCompletionRequest,
     TokenizeResponse,
 )
+from service.readiness import Readiness
 from service.routing.router import Router, load_or_fit_router
 from service.serving import Serving
 from service.settings import Settings
@@ -201,6 +202,11 @@ async def _load(app: FastAPI) -> None:
     engine = make_engine(settings, res, metrics)
     metrics.track(lambda: engine.num_running, lambda: engine.num_waiting)
     engine.start()
+    if not engine.applies_constraints:
+        log.warning("the %s engine cannot apply the evidence constraint: grounded replies are "
+                    "not held to their evidence (/ready says so too)", type(engine).__name__)
+    app.state.readiness = Readiness(res.kb, settings.upstream_url, settings.upstream_api_key,
+                                    constraints_carried=engine.applies_constraints)
     context = settings.max_context or _model_context(settings)
     app.state.serving = Serving(
         engine=engine, tokenizer=res.tokenizer, model_name=settings.model_name,
@@ -259,7 +265,7 @@ def _ops_router() -> APIRouter:
     @router.get("/ready", responses=error_responses(503))
     async def ready(request: Request) -> dict[str, str]:
         get_serving(request)
-        return {"status": "ready"}
+        return await request.app.state.readiness.check()
 
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:

@@ -10,7 +10,8 @@ to their evidence here (`applies_constraints` is False; a warning says so once).
 per-request features, `n` and the logits processors that OpenAI fields express (`logit_bias`,
 presence and frequency penalties) are passed through; anything else (logprobs, which the
 upstream reports as token strings rather than ids; echo; a grammar) is a 400 naming it at
-submission, never silently dropped.
+submission, never silently dropped. A connection that cannot be made is retried with backoff
+a few times (nothing was sent yet); an error after that is a 502.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class UpstreamEngine:
 
     def __init__(self, url: str, model: str, api_key: str | None = None,
                  max_running: int = 64, max_waiting: int = 64, retry_after_s: int = 1,
-                 observer: EngineObserver | None = None) -> None:
+                 observer: EngineObserver | None = None, connect_tries: int = 4,
+                 backoff_s: float = 0.25) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers,
                                          timeout=httpx.Timeout(None, connect=10))
@@ -64,6 +66,8 @@ class UpstreamEngine:
         self.max_running = max_running
         self.max_waiting = max_waiting
         self.retry_after_s = retry_after_s
+        # Connect errors are retried: tries in all, the first wait, doubling (0.25+0.5+1 s).
+        self.connect_tries, self.backoff_s = connect_tries, backoff_s
         self.num_running = 0
         self._admitted = 0  # running and waiting: released when a stream closes
         self._accepting = True
@@ -142,15 +146,34 @@ class UpstreamEngine:
         if params.stop:
             body["stop"] = list(params.stop)
         try:
-            async with self._client.stream("POST", "/v1/completions", json=body) as response:
+            response = await self._send(body)
+            try:
                 if response.status_code != 200:
                     raise _upstream_failure(response.status_code, await response.aread())
                 previous: float | None = None
                 async for delta in _deltas(response.aiter_lines()):
                     previous = self._observe(delta, arrival, previous)
                     yield delta
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream unreachable: {type(exc).__name__}") from exc
+
+    async def _send(self, body: dict) -> httpx.Response:
+        """POST the completion, retrying with backoff while the connection cannot be made:
+        then nothing was sent and nothing received, so a retry cannot run it twice."""
+        for attempt in range(1, self.connect_tries + 1):
+            try:
+                request = self._client.build_request("POST", "/v1/completions", json=body)
+                return await self._client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == self.connect_tries:
+                    raise
+                delay = self.backoff_s * 2 ** (attempt - 1)
+                log.warning("upstream connect failed (%s), try %d of %d: retrying in %.2fs",
+                            type(exc).__name__, attempt, self.connect_tries, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("connect_tries must be at least 1")
 
     def _observe(self, delta: Delta, arrival: float, previous: float | None) -> float | None:
         """Feed the metrics as the local engine does; returns the time of the last token."""

@@ -227,6 +227,12 @@ class PostgresKnowledgeBase(SearchOne):
             "bytes_on_disk": int(size or 0), "settings": asdict(self.settings),
         }
 
+    def ping(self, timeout_s: float) -> None:
+        """One trivial query within `timeout_s`, for readiness; an exception if it fails."""
+        with self._pool.connection(timeout=timeout_s) as conn:
+            conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+            conn.execute("SELECT 1")
+
     def flush(self) -> None:
         """Nothing to save: every write is committed to the database when it returns."""
 

@@ -14,9 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @contextmanager
 def slow_upstream(first_token_s: float, between_s: float = 0.01,
-                  pieces: tuple[str, ...] = (" one", " two", " three")) -> Iterator[str]:
-    """Serve streamed completions of `pieces`, the first after `first_token_s` seconds;
-    yields the base URL."""
+                  pieces: tuple[str, ...] = (" one", " two", " three"),
+                  port: int = 0) -> Iterator[str]:
+    """Serve streamed completions of `pieces`, the first after `first_token_s` seconds, on
+    `port` (0: a free one); yields the base URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
@@ -38,6 +39,15 @@ def slow_upstream(first_token_s: float, between_s: float = 0.01,
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client went away: as a real upstream, stop writing
 
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            """GET /v1/models, which the front's /ready asks."""
+            body = json.dumps({"object": "list", "data": [{"id": "slow", "object": "model"}]})
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
         def _send(self, event: dict) -> None:
             self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
             self.wfile.flush()
@@ -45,7 +55,7 @@ def slow_upstream(first_token_s: float, between_s: float = 0.01,
         def log_message(self, *args: object) -> None:
             """Quiet: the test output is not the place for access logs."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
