@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.backends import open_knowledge_base
-from retrieval.errors import SchemaVersionError
+from retrieval.errors import EmbedderMismatchError, SchemaVersionError
 from retrieval.knowledge_base import STORE_FILE
 from retrieval.postgres.local_server import create_database
 from retrieval.postgres.schema import LATEST
@@ -69,7 +69,7 @@ class _Hit:
         self.chunk_id, self.score = chunk_id, score
 
 
-def test_a_snapshot_from_a_newer_schema_is_refused(pg_url: str, pg_admin_url: str,
+def test_a_newer_schema_or_another_embedder_is_refused(pg_url: str, pg_admin_url: str,
                                                    tmp_path: Path) -> None:
     create(pg_url)
     out = tmp_path / "snap"
@@ -78,6 +78,9 @@ def test_a_snapshot_from_a_newer_schema_is_refused(pg_url: str, pg_admin_url: st
     (out / MANIFEST).write_text(json.dumps({**manifest, "schema_version": LATEST + 1}))
     with pytest.raises(SchemaVersionError, match=f"version {LATEST + 1}"):
         restore(out, fresh(pg_admin_url))
+    (out / MANIFEST).write_text(json.dumps({**manifest, "embedder": "other-encoder/384"}))
+    with pytest.raises(EmbedderMismatchError, match="other-encoder/384"):
+        restore(out, pg_url)  # it records the hashing encoder
     assert (out / STORE_FILE).is_file()
 
 
