@@ -38,6 +38,8 @@ from service.protocol import (
     EmbeddingRequest,
     EmbeddingResponse,
     ModelList,
+    ResponseObject,
+    ResponsesRequest,
     TokenizeChatRequest,
     TokenizeCompletionRequest,
     TokenizeResponse,
@@ -300,6 +302,12 @@ def _v1_router() -> APIRouter:
         if body.stream:
             return _sse_response(await serving.completion_stream(body))
         return await _unless_disconnected(request, serving.completion(body))
+
+    @router.post("/responses", response_model=ResponseObject, responses=generation)
+    async def responses(body: ResponsesRequest, request: Request, serving: ServingDep) -> Any:
+        if body.stream:
+            return _sse_response(await serving.responses_stream(body))
+        return await _unless_disconnected(request, serving.responses(body))
 
     @router.post("/embeddings", response_model=EmbeddingResponse,
                  responses=error_responses(400, 404, 413))

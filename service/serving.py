@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from service import choices as choice_set
+from service import responses
 from service.citations import annotations
 from service.errors import InvalidRequest, ModelNotFound, UnsupportedParameter
 from service.generation import Delta, GenerationEngine, GenerationRequest
@@ -42,6 +43,8 @@ from service.protocol import (
     GroundingInfo,
     ModelCard,
     ModelList,
+    ResponseObject,
+    ResponsesRequest,
     SamplingFields,
     Source,
     TokenizeChatRequest,
@@ -241,6 +244,21 @@ class Serving:
 
         return sse(deltas, first, chunk, usage if _include_usage(req) else None,
                    self.keep_alive_s)
+
+    async def responses(self, req: ResponsesRequest) -> ResponseObject:
+        """A whole Responses API response (over the chat path)."""
+        return await responses.respond(self._chat_text, req, self.model_name, _info)
+
+    async def responses_stream(self, req: ResponsesRequest) -> AsyncIterator[str]:
+        """Queue a Responses API request now; its event stream."""
+        return await responses.respond_stream(self._chat_text, req, self.model_name, _info,
+                                              self.keep_alive_s)
+
+    async def _chat_text(self, req: ChatCompletionRequest
+                         ) -> tuple[Grounded, AsyncIterator[Delta]]:
+        """A text-only chat request's grounding and deltas (what /v1/responses runs)."""
+        grounded, deltas, *_ = await self._prepare_chat(req)
+        return grounded, deltas
 
     async def embeddings(self, req: EmbeddingRequest) -> EmbeddingResponse:
         """Embed the inputs with the retrieval embedder (off the event loop)."""

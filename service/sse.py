@@ -31,12 +31,13 @@ async def sse(
     deltas: AsyncIterator[Delta],
     first: BaseModel | None,
     chunk: Callable[[Delta], BaseModel],
-    usage: Callable[[Delta], BaseModel] | None,
+    usage: Callable[[Delta], BaseModel | list[BaseModel]] | None,
     keep_alive_s: float | None = None,
 ) -> AsyncIterator[str]:
     """The stream's events; every `keep_alive_s` seconds a comment line while the first delta
     (a queued request's first token) has not come; an error after the start becomes an error
-    event. `usage` gets one delta counting every choice's tokens (the prompt once)."""
+    event. `usage` (the closing event, or events) gets one delta counting every choice's
+    tokens (the prompt once)."""
     try:
         if first is not None:
             yield event(first)
@@ -53,7 +54,9 @@ async def sse(
                 if item.text or item.finish_reason or item.logprobs:
                     yield event(chunk(item))
         if usage is not None and last is not None:
-            yield event(usage(replace(last, completion_tokens=sum(tokens.values()))))
+            closing = usage(replace(last, completion_tokens=sum(tokens.values())))
+            for model in closing if isinstance(closing, list) else [closing]:
+                yield event(model)
     except ServiceError as exc:
         yield event(ErrorResponse(error=service_error_body(exc)))
     finally:

@@ -54,6 +54,15 @@ from service.protocol.generation import (
     TextPart,
     URLCitation,
 )
+from service.protocol.responses import (
+    InputMessage,
+    OutputMessage,
+    OutputText,
+    ResponseEvent,
+    ResponseObject,
+    ResponsesRequest,
+    ResponsesUsage,
+)
 from service.protocol.tokenization import (
     DetokenizeRequest,
     DetokenizeResponse,
@@ -90,8 +99,15 @@ __all__ = [
     "FileList",
     "FileObject",
     "GroundingInfo",
+    "InputMessage",
     "ModelCard",
     "ModelList",
+    "OutputMessage",
+    "OutputText",
+    "ResponseEvent",
+    "ResponseObject",
+    "ResponsesRequest",
+    "ResponsesUsage",
     "SamplingFields",
     "SearchHit",
     "SearchRequest",

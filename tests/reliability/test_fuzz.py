@@ -35,7 +35,7 @@ OPERATIONS = [
     ("POST", "/v1/documents"), ("GET", "/v1/documents"), ("GET", "/v1/documents/{doc_id}"),
     ("DELETE", "/v1/documents/{doc_id}"), ("POST", "/v1/search"), ("POST", "/v1/files"),
     ("GET", "/v1/files"), ("GET", "/v1/files/{file_id}"), ("DELETE", "/v1/files/{file_id}"),
-    ("POST", "/tokenize"), ("POST", "/detokenize"),
+    ("POST", "/tokenize"), ("POST", "/detokenize"), ("POST", "/v1/responses"),
 ]
 # Schema-valid requests that the service may still refuse for a documented reason: context
 # length or blank text (400), unknown model or document (404), size (413).
@@ -44,7 +44,7 @@ ACCEPTED = ["2xx", "400", "404", "413"]
 NEGATABLE = {("POST", "/v1/chat/completions"), ("POST", "/v1/completions"),
              ("POST", "/v1/embeddings"), ("POST", "/v1/documents"), ("GET", "/v1/documents"),
              ("POST", "/v1/search"), ("POST", "/v1/files"), ("POST", "/tokenize"),
-             ("POST", "/detokenize")}
+             ("POST", "/detokenize"), ("POST", "/v1/responses")}
 CASES_TO_RUN = [(method, path, mode) for method, path in OPERATIONS
                 for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
                 if mode == GenerationMode.POSITIVE or (method, path) in NEGATABLE]
@@ -103,11 +103,13 @@ def _pin(case: schemathesis.Case, model: str) -> None:
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         return
     body["model"] = EMBEDDER if case.path == "/v1/embeddings" else model
-    for field in ("max_tokens", "max_completion_tokens"):
+    for field in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
         if isinstance(body.get(field), int):
             body[field] = min(body[field], MAX_TOKENS)
     if case.path in ("/v1/chat/completions", "/v1/completions"):
         body.setdefault("max_tokens", MAX_TOKENS)
+    if case.path == "/v1/responses":
+        body.setdefault("max_output_tokens", MAX_TOKENS)
 
 
 def assert_envelope(response: schemathesis.Response) -> None:
