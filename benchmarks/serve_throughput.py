@@ -54,6 +54,9 @@ def start(kind: str, model: Path, port: int, threads: int, base_src: Path | None
            "COGCORE_TORCH_THREADS": str(threads),
            "COGCORE_LOAD_EMBEDDER": "false", "COGCORE_MAX_BATCH_SIZE": "32",
            "COGCORE_LOG_LEVEL": "WARNING"}
+    if kind.startswith("cogcore-llamacpp-"):  # the llama.cpp engine at a GGUF type
+        env.update({"COGCORE_ENGINE": "llamacpp", "COGCORE_LLAMACPP_THREADS": str(threads),
+                    "COGCORE_GGUF_TYPE": kind.removeprefix("cogcore-llamacpp-")})
     if cwd != REPO:  # an older checkout's packages shadow this one's
         env["PYTHONPATH"] = str(cwd)
     bin_dir = Path(sys.executable).parent
@@ -193,7 +196,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="requests per client")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per server")
     parser.add_argument("--servers", default="cogcore,transformers,transformers-cb",
-                        help="also 'cogcore-base': the service from --base-src")
+                        help="also 'cogcore-base': the service from --base-src; "
+                             "'cogcore-llamacpp-f32' (or -q8_0, -f16): the llama.cpp engine")
     parser.add_argument("--base-src", type=Path,
                         help="another checkout of this repo (say `git worktree add` of an "
                              "older commit) whose service runs as 'cogcore-base'")

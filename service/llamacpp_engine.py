@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from service import batch
 from service.engine import Engine, Sequence
 from service.errors import ServiceError, UnsupportedParameter
 from service.generation import DeltaStream, EngineObserver, GenerationRequest
@@ -58,7 +59,8 @@ def free_cores() -> int:
 
 class _Context:
     """One llama.cpp model and context: a KV cache of `n_ctx` cells shared by `n_seq`
-    sequences, decoding batches of up to `n_batch` tokens."""
+    sequences (unified: any one of them may use all the cells, and a cell may belong to
+    several), decoding batches of up to `n_batch` tokens."""
 
     def __init__(self, gguf: Path, n_ctx: int, n_seq: int, n_batch: int, threads: int) -> None:
         self.lib = lib = import_llama_cpp()
@@ -72,6 +74,7 @@ class _Context:
         cparams = lib.llama_context_default_params()
         cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
         cparams.n_seq_max = n_seq
+        cparams.kv_unified = True  # else each sequence gets only n_ctx / n_seq cells
         cparams.n_threads = cparams.n_threads_batch = threads
         cparams.no_perf = True
         self.ctx = lib.llama_init_from_model(self.model, cparams)
@@ -81,19 +84,21 @@ class _Context:
         self.memory = lib.llama_get_memory(self.ctx)
         self.n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self.model))
         self.n_batch = n_batch
-        self.batch = lib.llama_batch_init(n_batch, 0, 1)
+        self.batch = lib.llama_batch_init(n_batch, 0, n_seq)
 
-    def decode(self, tokens: list[tuple[int, int, int, bool]]) -> list[torch.Tensor]:
-        """Decode `tokens` (token, position, sequence id, wants logits) in chunks of at most
-        `n_batch`; the logits of the tokens that want them, in order."""
+    def decode(self, tokens: list[tuple[int, int, tuple[int, ...], bool]]
+               ) -> list[torch.Tensor]:
+        """Decode `tokens` (token, position, the sequence ids it belongs to, wants logits) in
+        chunks of at most `n_batch`; the logits of the tokens that want them, in order."""
         lib, batch, out = self.lib, self.batch, []
         for start in range(0, len(tokens), self.n_batch):
             chunk = tokens[start:start + self.n_batch]
             batch.n_tokens = len(chunk)
             wanted = []
-            for i, (token, pos, seq_id, logits) in enumerate(chunk):
-                batch.token[i], batch.pos[i] = token, pos
-                batch.n_seq_id[i], batch.seq_id[i][0] = 1, seq_id
+            for i, (token, pos, seq_ids, logits) in enumerate(chunk):
+                batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, len(seq_ids)
+                for j, seq_id in enumerate(seq_ids):
+                    batch.seq_id[i][j] = seq_id
                 batch.logits[i] = logits
                 if logits:
                     wanted.append(i)
@@ -112,7 +117,7 @@ class _Context:
         self.lib.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
 
     def copy(self, src: int, dst: int) -> None:
-        """Share sequence `src`'s cells with `dst` (choices of one prompt)."""
+        """Share sequence `src`'s cells with `dst` (a shared prefix, choices of one prompt)."""
         self.lib.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
 
     def clear(self) -> None:
@@ -147,7 +152,12 @@ class LlamaCppEngine(Engine):
         super().__init__(shim, tokenizer, max_batch_size=max_batch_size,  # type: ignore[arg-type]
                          max_waiting=max_waiting, retry_after_s=retry_after_s, observer=observer)
         self.threads = threads or free_cores()
-        self._llama = _Context(Path(gguf), n_ctx, max_batch_size, n_batch=512,
+        # Sequence ids 0..max_batch_size-1 are the rows'; the last one holds the prefix that
+        # recent prompts share (the chat template's turn), copied into each new row's cells.
+        self._prefix_seq = max_batch_size
+        self._prefix_ids: tuple[int, ...] = ()
+        self._recent_prompts: list[tuple[int, ...]] = []
+        self._llama = _Context(Path(gguf), n_ctx, max_batch_size + 1, n_batch=512,
                                threads=self.threads)
         self._free_ids = list(range(max_batch_size))
         self._slot: dict[int, tuple[int, int]] = {}  # id(seq) -> (sequence id, next position)
@@ -178,15 +188,9 @@ class LlamaCppEngine(Engine):
             self._slot[id(seq)] = (self._free_ids.pop(), len(seq.prompt_ids))
         self._running.extend(seqs)  # joined first: a failing decode fails them with the rest
         firsts: dict[tuple[int, ...], Sequence] = {}
-        tokens = []
         for seq in seqs:
-            key = tuple(seq.prompt_ids)
-            if key in firsts:
-                continue
-            firsts[key] = seq
-            seq_id = self._slot[id(seq)][0]
-            last = len(key) - 1
-            tokens += [(t, pos, seq_id, pos == last) for pos, t in enumerate(key)]
+            firsts.setdefault(tuple(seq.prompt_ids), seq)
+        tokens = self._prompt_tokens({p: self._slot[id(s)][0] for p, s in firsts.items()})
         rows = dict(zip(firsts, self._llama.decode(tokens), strict=True))
         if self.observer:
             self.observer.prefilled(len(tokens))
@@ -197,11 +201,45 @@ class LlamaCppEngine(Engine):
         logits = torch.stack([rows[tuple(s.prompt_ids)] for s in seqs])
         self._advance(self._running[started:], logits)
 
+    def _prompt_tokens(self, prompts: dict[tuple[int, ...], int]
+                       ) -> list[tuple[int, int, tuple[int, ...], bool]]:
+        """The tokens to decode for `prompts` (each with its row's sequence id): a prefix they
+        share with each other or the last prompt is decoded once, for all of them and the
+        prefix sequence, or copied from the prefix sequence when it holds it already."""
+        n, new = self._shared_prefix_plan(list(prompts))
+        tokens = []
+        if new:
+            first = next(iter(prompts))
+            self._llama.remove(self._prefix_seq)
+            self._prefix_ids = first[:n]
+            rows = (self._prefix_seq, *prompts.values())
+            tokens += [(t, pos, rows, False) for pos, t in enumerate(self._prefix_ids)]
+        elif n:
+            for seq_id in prompts.values():
+                self._llama.copy(self._prefix_seq, seq_id)
+        for prompt, seq_id in prompts.items():
+            last = len(prompt) - 1
+            tokens += [(prompt[pos], pos, (seq_id,), pos == last)
+                       for pos in range(n, len(prompt))]
+        return tokens
+
+    def _shared_prefix_plan(self, prompts: list[tuple[int, ...]]) -> tuple[int, bool]:
+        """How many leading tokens every prompt takes from the shared prefix, and whether
+        that prefix is new (decoded now) rather than held. As the torch engine's: the group
+        is these prompts and the previous one; under `min_shared_prefix` nothing is shared."""
+        group, self._recent_prompts = prompts + self._recent_prompts, prompts[-1:]
+        limit = min(len(p) for p in prompts) - 1  # each row decodes a token of its own
+        n = batch.common_prefix(group, limit) if len(group) > 1 else 0  # type: ignore[arg-type]
+        held = len(self._prefix_ids)
+        if held and n <= held <= limit and all(p[:held] == self._prefix_ids for p in prompts):
+            return held, False
+        return (n, True) if n >= self.min_shared_prefix else (0, False)
+
     def _decode(self) -> None:
         tokens = []
         for seq in self._running:
             seq_id, pos = self._slot[id(seq)]
-            tokens.append((seq.last_token, pos, seq_id, True))
+            tokens.append((seq.last_token, pos, (seq_id,), True))
             self._slot[id(seq)] = (seq_id, pos + 1)
         rows = len(tokens)
         self.decode_steps += 1
@@ -227,7 +265,13 @@ class LlamaCppEngine(Engine):
         if self._llama.ctx:
             self._llama.clear()
         self._slot.clear()
+        self._prefix_ids, self._recent_prompts = (), []
         self._free_ids = list(range(self.max_batch_size))
+
+    @property
+    def shared_prefix_tokens(self) -> int:
+        """Tokens of the prefix held for new prompts to share (0: none)."""
+        return len(self._prefix_ids)
 
     @property
     def cached_sequences(self) -> int:

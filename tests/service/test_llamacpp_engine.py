@@ -103,11 +103,16 @@ def test_greedy_equals_torch_engine_and_rows_batch(core: Path, gguf: Path, token
     model = AutoModelForCausalLM.from_pretrained(core, dtype=torch.float32).eval()
     want = run(Engine(model, tokenizer), together)
     engine = llama(gguf, tokenizer)
-    got = run(engine, together)
+
+    async def with_prefix(engine: LlamaCppEngine) -> tuple[list[str], int]:
+        return await together(engine), engine.shared_prefix_tokens  # before stop clears it
+
+    got, shared = run(engine, with_prefix)
     assert got == want
     assert all(got)
     assert engine.max_decode_rows == len(prompts)  # one decode advanced every request
     assert engine.decode_rows > engine.decode_steps
+    assert shared >= 16  # the chat template's system turn, decoded once for all
 
 
 def test_cancelled_request_frees_its_sequence(gguf: Path, tokenizer) -> None:
