@@ -18,6 +18,7 @@ from cogcore.errors import CogcoreError
 from retrieval.errors import RetrievalError
 from service.errors import ServiceError, retrieval_status, service_error_body
 from service.protocol import ErrorBody, ErrorResponse
+from service.structured import StructuredOutputError
 
 log = logging.getLogger("cogcore.service")
 
@@ -70,6 +71,11 @@ def install_error_handlers(app: FastAPI) -> None:
         status, code = retrieval_status(exc)
         kind = "invalid_request_error" if status < 500 else "server_error"
         return error_response(status, ErrorBody(message=str(exc), type=kind, code=code))
+
+    @app.exception_handler(StructuredOutputError)
+    async def _structured(_: Request, exc: StructuredOutputError) -> JSONResponse:
+        return error_response(400, ErrorBody(message=str(exc), type="invalid_request_error",
+                                             param=exc.param, code="invalid_request"))
 
     @app.exception_handler(CogcoreError)
     async def _domain(_: Request, exc: CogcoreError) -> JSONResponse:

@@ -23,6 +23,7 @@ from service.errors import (
 from service.grounding import Grounded, fit_evidence
 from service.penalties import scoring_fields
 from service.sampling import SamplingParams
+from service.structured.prompt import render_messages
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -34,12 +35,10 @@ if TYPE_CHECKING:
         CompletionRequest,
         SamplingFields,
     )
+    from service.structured import ToolPlan
 
 # (parameter, value accepted) for OpenAI fields this service takes only at their default.
 DEFAULT_ONLY: dict[str, Callable[[object], bool]] = {
-    "tools": lambda v: not v,
-    "tool_choice": lambda v: v in (None, "none"),
-    "response_format": lambda v: v is None or v.get("type") == "text",
     "suffix": lambda v: v is None,
     "best_of": lambda v: v in (None, 1),
 }
@@ -63,12 +62,13 @@ class RequestPrompts:
                                 f"{self.model_name!r}", "model")
 
     def chat_ids(self, messages: list[ChatMessage], add_generation_prompt: bool = True,
-                 continue_final_message: bool = False, add_special_tokens: bool = False
-                 ) -> list[int]:
+                 continue_final_message: bool = False, add_special_tokens: bool = False,
+                 plan: ToolPlan | None = None) -> list[int]:
         """The chat's token ids through the model's chat template (developer messages as
-        system ones); `add_special_tokens` adds the tokenizer's own (BOS) on top, as vLLM."""
-        turns = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                 for m in messages]
+        system ones, tool calls and results and `plan`'s functions as
+        `service.structured.render_messages` writes them); `add_special_tokens` adds the
+        tokenizer's own (BOS) on top, as vLLM."""
+        turns = render_messages([m.model_dump(exclude_none=True) for m in messages], plan)
         with template_errors():
             rendered = self.tokenizer.apply_chat_template(
                 turns, add_generation_prompt=add_generation_prompt,
@@ -78,14 +78,14 @@ class RequestPrompts:
             return list(self.tokenizer(rendered, add_special_tokens=True)["input_ids"])
         return rendered if isinstance(rendered, list) else list(rendered["input_ids"])
 
-    def chat_prompt(self, req: ChatCompletionRequest, grounded: Grounded | None = None
-                    ) -> tuple[list[int], SamplingParams]:
-        """Validate a chat request; its prompt ids (chat template, or the reader prompt of a
-        grounded request) and sampling."""
+    def chat_prompt(self, req: ChatCompletionRequest, grounded: Grounded | None = None,
+                    plan: ToolPlan | None = None) -> tuple[list[int], SamplingParams]:
+        """Validate a chat request; its prompt ids (chat template, with `plan`'s functions,
+        or the reader prompt of a grounded request) and sampling."""
         if grounded is not None and grounded.prompt is not None:
             ids = self.reader_ids(grounded)
         else:
-            ids = self.chat_ids(req.messages)
+            ids = self.chat_ids(req.messages, plan=plan)
         return ids, self.params(req, len(ids), req.max_completion_tokens or req.max_tokens)
 
     def reader_ids(self, grounded: Grounded) -> list[int]:

@@ -57,6 +57,7 @@ from service.protocol import (
 from service.request_prompts import RequestPrompts, chat_context, user_turns
 from service.sampling import SamplingParams
 from service.sse import sse
+from service.tool_calls import Shape, Structured, tool_stream
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -82,8 +83,10 @@ class Serving:
     max_n: int = 8  # choices per request
     prompts: RequestPrompts = field(init=False)
     token_text: TokenText = field(init=False)
+    structured: Structured = field(init=False)
 
     def __post_init__(self) -> None:
+        self.structured = Structured(self.tokenizer, self.engine.stop_ids)
         self.prompts = RequestPrompts(self.tokenizer, self.model_name, self.max_context,
                                       self.default_max_tokens, self.max_n)
         self.token_text = TokenText(self.tokenizer)
@@ -111,15 +114,18 @@ class Serving:
                                   time.monotonic() - started)
         return grounded
 
-    def _answer(self, grounded: Grounded, ids: list[int], params: SamplingParams
-                ) -> AsyncIterator[Delta]:
+    def _answer(self, grounded: Grounded, ids: list[int], params: SamplingParams,
+                shape: Shape | None = None) -> AsyncIterator[Delta]:
         """Submit the request (a full queue fails here, before any response starts): its
-        deltas, the reader prompt's prefix first; or the abstention reply."""
+        deltas, the reader prompt's prefix first; or the abstention reply. A `shape`'s grammar
+        replaces the evidence constraint and the prefix (docs/structured.md)."""
         if grounded.abstained:
             return _abstention(self.grounding.settings.abstain_message if self.grounding else "",
                                params.n)
-        prefix = grounded.prompt.assistant_prefix if grounded.prompt else ""
-        if self.grounding is not None:
+        prefix = grounded.prompt.assistant_prefix if grounded.prompt and not shape else ""
+        if shape is not None and shape.processor is not None:
+            params = replace(params, processors=(*params.processors, shape.processor))
+        if self.grounding is not None and shape is None:
             stop_ids = {self.tokenizer.eos_token_id, *self.engine.stop_ids} - {None}
             constraint = self.grounding.constraint(grounded, self.tokenizer, stop_ids)
             if constraint is not None:
@@ -128,11 +134,14 @@ class Serving:
         return _prefixed(prefix, self.engine.submit(request))
 
     async def _prepare_chat(self, req: ChatCompletionRequest
-                            ) -> tuple[Grounded, AsyncIterator[Delta]]:
-        grounded = await self.ground(req, user_turns(req), *chat_context(req))
+                            ) -> tuple[Grounded, AsyncIterator[Delta], Shape | None]:
+        shape = self.structured.shape(req)
+        # Tools or JSON take the reasoning route unless retrieval is forced.
+        turns = None if shape and req.retrieval != "always" else user_turns(req)
+        grounded = await self.ground(req, turns, *chat_context(req))
         grounded = self.prompts.fitted(grounded, req.max_completion_tokens or req.max_tokens)
-        ids, params = self.prompts.chat_prompt(req, grounded)
-        return grounded, self._answer(grounded, ids, params)
+        ids, params = self.prompts.chat_prompt(req, grounded, shape.plan if shape else None)
+        return grounded, self._answer(grounded, ids, params, shape), shape
 
     async def _prepare_completion(self, req: CompletionRequest
                                   ) -> tuple[Grounded, AsyncIterator[Delta], Echo]:
@@ -156,17 +165,19 @@ class Serving:
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
         """A whole chat completion."""
-        grounded, deltas = await self._prepare_chat(req)
+        grounded, deltas, shape = await self._prepare_chat(req)
         done = await choice_set.collect(deltas)
+        replies = [(shape or Shape(None, None)).reply(c.text, c.finish_reason) for c in done]
         return ChatCompletionResponse(
             id=new_id("chatcmpl"), created=now(), model=self.model_name,
             usage=choice_set.choices_usage(done),
             choices=[ChatChoice(index=c.index, message=AssistantMessage(
-                content=c.text, annotations=annotations(c.text, grounded.sources)),
-                finish_reason=c.finish_reason,
+                content=content, tool_calls=calls,
+                annotations=annotations(content or "", grounded.sources)),
+                finish_reason=reason,
                 logprobs=choice_set.chat_logprobs(self.token_text,
                                                   c.logprobs if req.logprobs else None))
-                for c in done],
+                for c, (content, calls, reason) in zip(done, replies, strict=True)],
             cogcore=_info(grounded))
 
     async def completion(self, req: CompletionRequest) -> CompletionResponse:
@@ -185,7 +196,7 @@ class Serving:
 
     async def chat_stream(self, req: ChatCompletionRequest) -> AsyncIterator[str]:
         """Queue a chat request now; its SSE lines (role and sources, deltas, usage, [DONE])."""
-        grounded, deltas = await self._prepare_chat(req)
+        grounded, deltas, shape = await self._prepare_chat(req)
         rid, created = new_id("chatcmpl"), now()
 
         def chunk(delta: DeltaMessage, reason: str | None = None, index: int = 0,
@@ -214,6 +225,8 @@ class Serving:
             return chunk(delta, d.finish_reason, d.index, choice_set.chat_logprobs(
                 self.token_text, d.logprobs if req.logprobs else None))
 
+        if shape is not None and shape.plan is not None:
+            step = tool_stream(step, chunk, shape.plan)
         return sse(deltas, first, step, usage if _include_usage(req) else None,
                    self.keep_alive_s)
 

@@ -30,7 +30,7 @@ def event(model: BaseModel) -> str:
 async def sse(
     deltas: AsyncIterator[Delta],
     first: BaseModel | None,
-    chunk: Callable[[Delta], BaseModel],
+    chunk: Callable[[Delta], BaseModel | list[BaseModel]],
     usage: Callable[[Delta], BaseModel | list[BaseModel]] | None,
     keep_alive_s: float | None = None,
 ) -> AsyncIterator[str]:
@@ -52,7 +52,9 @@ async def sse(
                 last = item
                 tokens[item.index] = item.completion_tokens
                 if item.text or item.finish_reason or item.logprobs:
-                    yield event(chunk(item))
+                    out = chunk(item)  # a list: several events, or none yet (tool calls)
+                    for model in out if isinstance(out, list) else [out]:
+                        yield event(model)
         if usage is not None and last is not None:
             closing = usage(replace(last, completion_tokens=sum(tokens.values())))
             for model in closing if isinstance(closing, list) else [closing]:

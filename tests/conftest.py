@@ -58,3 +58,13 @@ def default_kb_dir() -> Path:
     result = run_cogcore("kb", "build")
     assert result.returncode == 0, result.stderr
     return REPO / "artifacts" / "kb" / "default"
+
+
+@pytest.fixture(scope="session")
+def served_model_dir(request: pytest.FixtureRequest) -> Path:
+    """The real model that server tests serve: the default core when it is built (it takes
+    10+ minutes, so a clean clone has none), else the imported default base (cached)."""
+    core = REPO / "artifacts" / "core" / "default"
+    if (core / "config.json").exists():
+        return core
+    return request.getfixturevalue("default_base_dir")

@@ -26,12 +26,16 @@ class TextPart(StrictModel):
 class ChatMessage(StrictModel):
     """One chat message; content as a string or as text parts."""
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None  # None: an assistant turn of tool calls
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # assistant: the calls it made
+    tool_call_id: str | None = None  # tool: the call this message answers
 
     def text(self) -> str:
         """The message content as one string."""
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
@@ -73,6 +77,7 @@ class ChatCompletionRequest(SamplingFields):
     top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
 
 
@@ -116,8 +121,9 @@ class AssistantMessage(BaseModel):
     """The generated message of a chat completion, with a citation per source it read."""
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
     annotations: list[Annotation] = Field(default_factory=list)
+    tool_calls: list[dict[str, Any]] | None = None  # id, type "function", name, arguments
 
 
 class ChatChoice(BaseModel):
@@ -166,14 +172,16 @@ class DeltaMessage(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     annotations: list[Annotation] | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # OpenAI's streamed call pieces, by index
 
     @model_serializer(mode="wrap")
     def _without_empty_annotations(self, handler: SerializerFunctionWrapHandler) -> Any:
         # Sent once: the openai client merges a list sent twice by index, which citations
-        # lack; every other chunk leaves the key out.
+        # lack; every other chunk leaves the key out (tool_calls too, when there are none).
         data = handler(self)
-        if isinstance(data, dict) and data.get("annotations") is None:
-            data.pop("annotations", None)
+        for key in ("annotations", "tool_calls"):
+            if isinstance(data, dict) and data.get(key) is None:
+                data.pop(key, None)
         return data
 
 

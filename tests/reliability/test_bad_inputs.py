@@ -116,7 +116,7 @@ CORPUS: list[tuple[str, str, str, bytes | None, int, str | None]] = [
     ("n-2", "POST", CHAT, chat(n=2), 400, "unsupported_parameter"),
     ("best-of-3", "POST", COMPLETIONS, completion(best_of=3), 400, "unsupported_parameter"),
     ("logprobs", "POST", CHAT, chat(logprobs=True), 400, "unsupported_parameter"),
-    ("tools", "POST", CHAT, chat(tools=[{"type": "function"}]), 400, "unsupported_parameter"),
+    ("tools", "POST", CHAT, chat(tools=[{"type": "function"}]), 400, "invalid_request"),
     ("prompt-ids-out-of-vocab", "POST", COMPLETIONS, completion(prompt=[10**9]), 400,
      "invalid_request"),
     ("unknown-model", "POST", CHAT, chat(model="gpt-4"), 404, "model_not_found"),
