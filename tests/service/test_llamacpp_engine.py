@@ -9,6 +9,7 @@ where llama_cpp is not importable (`make llamacpp` installs it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -63,14 +64,20 @@ def chat_ids(tokenizer, question: str, system: str | None = None) -> list[int]:
     return tokenizer(text, add_special_tokens=False).input_ids
 
 
+@contextlib.contextmanager
+def started(engine: Engine) -> Iterator[Engine]:
+    engine.start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
 def run(engine: Engine, body: Callable[[Engine], Awaitable]) -> object:
     """Run `body(engine)` on the started engine inside a fresh event loop, then stop it."""
     async def main() -> object:
-        engine.start()
-        try:
+        with started(engine):
             return await body(engine)
-        finally:
-            engine.stop()
 
     return asyncio.run(main())
 
