@@ -48,6 +48,8 @@ def serve(
         from service.llamacpp_engine import import_llama_cpp
 
         import_llama_cpp()  # without the extra: one clear line now, not after loading
+        if settings.gguf is not None and not settings.gguf.is_file():
+            raise CogcoreError(f"no GGUF at {settings.gguf} (COGCORE_GGUF)")
     if settings.kb_url and settings.load_kb:
         from retrieval.postgres.knowledge_base import connect
 

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 
 class LlamaCppUnavailable(ServiceError):
-    """The llama.cpp engine was chosen but the extra is not installed (a start-up error)."""
+    """The llama.cpp engine cannot start: the extra is not installed, or its GGUF is missing
+    (a start-up error)."""
 
 
 def import_llama_cpp():

@@ -18,7 +18,7 @@ from cogcore.paths import artifacts_dir
 from service.checkpoint_id import checkpoint_id
 from service.engine import _eos_ids
 from service.generation import EngineObserver
-from service.llamacpp_engine import LlamaCppEngine, import_llama_cpp
+from service.llamacpp_engine import LlamaCppEngine, LlamaCppUnavailable, import_llama_cpp
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -42,7 +42,7 @@ def gguf_path(settings: Settings) -> Path:
     """The GGUF to serve: the setting, else the served checkpoint's export (made if missing)."""
     if settings.gguf is not None:
         if not settings.gguf.is_file():
-            raise FileNotFoundError(f"COGCORE_GGUF: no file at {settings.gguf}")
+            raise LlamaCppUnavailable(f"COGCORE_GGUF: no file at {settings.gguf}")
         return settings.gguf
     from cogcore.gguf_export import export_gguf
 

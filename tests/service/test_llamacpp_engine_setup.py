@@ -33,5 +33,5 @@ def test_cache_key_follows_the_checkpoint_and_the_type(tmp_path: Path) -> None:
 
 def test_a_named_gguf_that_is_missing_is_refused(tmp_path: Path) -> None:
     settings = Settings(engine="llamacpp", gguf=tmp_path / "absent.gguf", model_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match="COGCORE_GGUF"):
+    with pytest.raises(LlamaCppUnavailable, match="COGCORE_GGUF"):
         gguf_path(settings)
