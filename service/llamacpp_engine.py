@@ -169,8 +169,9 @@ class LlamaCppEngine(Engine):
     def submit(self, request: GenerationRequest) -> DeltaStream:
         """As `Engine.submit`; a request for prompt logprobs is refused (400)."""
         if request.params.prompt_logprobs is not None:
-            raise UnsupportedParameter("prompt logprobs (echo) are not available on the llama.cpp "
-                                 "engine", param="prompt_logprobs")
+            raise UnsupportedParameter(
+                "prompt logprobs (echo) are not available on the llama.cpp engine",
+                param="prompt_logprobs")
         return super().submit(request)
 
     def stop(self) -> None:
