@@ -54,11 +54,21 @@ class Embedder:
         self.dim: int = int(self._model.get_embedding_dimension() or 0)
         self.max_tokens: int = int(self._model.max_seq_length)
         self.tokenizer = self._model.tokenizer
+        self._device = self._model.device
+        self._model.eval()
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Embed `texts` as a float32 array of shape (len(texts), dim), rows of unit length."""
+        """Embed `texts` as a float32 array of shape (len(texts), dim), rows of unit length.
+
+        Up to `batch_size` texts (a query, a request's evidence sentences) go through the
+        model's modules in one forward pass: `SentenceTransformer.encode`'s own bookkeeping
+        (device resolution, length sorting, per-row splitting) costs a few ms per call, a
+        large share of one short query's embedding. More texts take its batched path.
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= self.batch_size:
+            return self._forward(texts)
         vectors = self._model.encode(
             texts,
             batch_size=self.batch_size,
@@ -67,6 +77,18 @@ class Embedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        """One padded batch through the model's modules (transformer, pooling, normalize)."""
+        import torch
+
+        with torch.inference_mode():
+            features = self._model.preprocess(texts)
+            features = {k: v.to(self._device) if isinstance(v, torch.Tensor) else v
+                        for k, v in features.items()}
+            vectors = self._model(features)["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(vectors.float(), p=2, dim=1)
+        return np.ascontiguousarray(vectors.cpu().numpy(), dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
         """Number of embedder tokens in `text`, special tokens excluded."""
