@@ -40,6 +40,9 @@ def loadtest(
     model: str = typer.Option(None, help="Model name [default: the first of GET /v1/models]"),
     api_key: str = typer.Option(None, envvar="COGCORE_API_KEY", help="Bearer key, if required"),
     temperature: float = typer.Option(0.0, min=0.0, help="0 means greedy (repeatable lengths)"),
+    retrieval: str = typer.Option(
+        None, help="The requests' `retrieval` field: auto (grounded), never (the engine alone) "
+        "or always [default: not sent]"),
     seed: int = typer.Option(0, help="Seeds the prompt mix and the Poisson arrivals"),
     slo: str = typer.Option(
         None, help="Goodput targets in ms, e.g. ttft_ms=1000,tpot_ms=200 (also e2el_ms)"),
@@ -54,6 +57,8 @@ def loadtest(
     from loadtest.runner import LoadConfig
 
     require_loopback(url, allow_remote)
+    if retrieval not in (None, "auto", "never", "always"):
+        raise typer.BadParameter("auto, never or always", param_hint="--retrieval")
     levels = _levels(concurrency or [], rate or [])
     try:
         targets = parse_slo(slo)
@@ -63,6 +68,7 @@ def loadtest(
         url=url.rstrip("/"), model=model or _first_model(url, api_key),
         endpoint=endpoint.value, requests=requests, duration_s=duration,
         max_tokens=max_tokens, temperature=temperature, api_key=api_key, seed=seed,
+        retrieval=retrieval,
     )
     command = _command(url, levels, config, slo, out)
     paths = _run_levels(config, levels, targets, command, out)
@@ -80,6 +86,7 @@ def _command(
     args += [f"--requests={config.requests}", f"--duration={config.duration_s:g}",
              f"--max-tokens={config.max_tokens}", f"--endpoint={config.endpoint}",
              f"--temperature={config.temperature:g}", f"--seed={config.seed}"]
+    args += [f"--retrieval={config.retrieval}"] if config.retrieval else []
     args += [f"--slo={slo}"] if slo else []
     args += ["--api-key=***"] if config.api_key else []
     return shlex.join([*args, f"--out={out}"])

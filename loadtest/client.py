@@ -42,7 +42,8 @@ class RequestResult:
 
 
 def build_payload(
-    endpoint: Endpoint, model: str, prompt: Prompt, max_tokens: int, temperature: float
+    endpoint: Endpoint, model: str, prompt: Prompt, max_tokens: int, temperature: float,
+    retrieval: str | None = None,
 ) -> dict[str, Any]:
     """The streaming request body for one prompt, asking for a final usage chunk."""
     body: dict[str, Any] = {
@@ -52,6 +53,8 @@ def build_payload(
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if retrieval is not None:  # the service's own field: grounded (auto) or engine-only (never)
+        body["retrieval"] = retrieval
     if endpoint == "chat":
         body["messages"] = [{"role": "user", "content": prompt.text}]
     else:

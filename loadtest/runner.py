@@ -33,6 +33,7 @@ class LoadConfig:
     temperature: float = 0.0
     api_key: str | None = None
     seed: int = 0
+    retrieval: str | None = None  # the request's `retrieval` (auto, never, always); None: unset
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ async def run_level(
         async def send(prompt: Prompt) -> None:
             run.started += 1
             payload = build_payload(
-                config.endpoint, config.model, prompt, config.max_tokens, config.temperature)
+                config.endpoint, config.model, prompt, config.max_tokens, config.temperature,
+                config.retrieval)
             run.results.append(await stream_request(client, config.endpoint, payload, prompt.kind))
 
         start = time.perf_counter()
