@@ -16,6 +16,7 @@ from service.app import Resources, create_app
 from service.settings import Settings
 from tests.deploy.deploy_files import K8S, KUSTOMIZATIONS, kustomize, of_kind, one
 from tests.deploy.test_dashboard import exported_names
+from tests.service.slow_upstream import slow_upstream
 
 ADAPTER_VALUES = K8S / "prometheus-adapter" / "values.yaml"
 
@@ -142,14 +143,15 @@ def test_the_probe_paths_answer_as_the_probes_assume(rendered: dict) -> None:
                 return
             threading.Event().wait(0.05)
 
-    settings = Settings(served_model_name="m", upstream_url="http://127.0.0.1:9",
-                        load_kb=False, load_embedder=False, max_context=64)
-    with TestClient(create_app(settings, loader=loader)) as client:
-        assert client.get(paths["startup"]).status_code == 503
-        assert client.get(paths["liveness"]).status_code == 200
-        release.set()
-        wait_for_load(client)
-        assert client.get(paths["startup"]).status_code == 200
+    with slow_upstream(first_token_s=0.0) as url:  # /ready asks the upstream too
+        settings = Settings(served_model_name="m", upstream_url=url,
+                            load_kb=False, load_embedder=False, max_context=64)
+        with TestClient(create_app(settings, loader=loader)) as client:
+            assert client.get(paths["startup"]).status_code == 503
+            assert client.get(paths["liveness"]).status_code == 200
+            release.set()
+            wait_for_load(client)
+            assert client.get(paths["startup"]).status_code == 200
     release.clear()
     fail.set()
     with TestClient(create_app(settings, loader=loader)) as client:
