@@ -23,20 +23,13 @@ from service.errors import InvalidRequest, UnsupportedParameter
 from service.generation import Delta
 from service.grounding import Grounded
 from service.protocol import ChatCompletionRequest, GroundingInfo, new_id, now
-from service.protocol.responses import (
-    OutputMessage,
-    OutputText,
-    ResponseEvent,
-    ResponseObject,
-    ResponsesRequest,
-    ResponsesUsage,
-)
+from service.protocol import responses as shapes
 from service.sse import sse
 
 Prepare = Callable[[ChatCompletionRequest], Awaitable[tuple[Grounded, AsyncIterator[Delta]]]]
 
 
-def chat_request(req: ResponsesRequest) -> ChatCompletionRequest:
+def chat_request(req: shapes.ResponsesRequest) -> ChatCompletionRequest:
     """The chat request that a Responses request asks for (400s naming what is refused)."""
     if req.store:
         raise UnsupportedParameter("store: true is not supported: this service keeps no "
@@ -67,7 +60,7 @@ def chat_request(req: ResponsesRequest) -> ChatCompletionRequest:
 class Responder:
     """One Responses request's output: its ids, and its text as it grows."""
 
-    req: ResponsesRequest
+    req: shapes.ResponsesRequest
     model: str
     grounded: Grounded
     info: GroundingInfo
@@ -79,27 +72,27 @@ class Responder:
     def __post_init__(self) -> None:
         self.rid, self.item_id, self.created_at = new_id("resp"), new_id("msg"), now()
 
-    def part(self) -> OutputText:
+    def part(self) -> shapes.OutputText:
         """The output text so far, with its citations."""
         cited = annotations(self.text, self.grounded.sources) if self.text else []
-        return OutputText(text=self.text, annotations=[
+        return shapes.OutputText(text=self.text, annotations=[
             {"type": "url_citation", **a.url_citation.model_dump()} for a in cited])
 
-    def message(self, status: str) -> OutputMessage:
+    def message(self, status: str) -> shapes.OutputMessage:
         """The output message item, in `status`."""
         content = [self.part()] if status != "in_progress" else []
-        return OutputMessage(id=self.item_id, status=status, content=content)
+        return shapes.OutputMessage(id=self.item_id, status=status, content=content)
 
-    def response(self, last: Delta | None) -> ResponseObject:
+    def response(self, last: Delta | None) -> shapes.ResponseObject:
         """The response: in progress (no `last` yet), or finished by `last`."""
         status, incomplete = "in_progress", None
         if last is not None:
             status = "incomplete" if last.finish_reason == "length" else "completed"
             incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
-        usage = None if last is None else ResponsesUsage(
+        usage = None if last is None else shapes.ResponsesUsage(
             input_tokens=last.prompt_tokens, output_tokens=last.completion_tokens,
             total_tokens=last.prompt_tokens + last.completion_tokens)
-        return ResponseObject(
+        return shapes.ResponseObject(
             id=self.rid, created_at=self.created_at, model=self.model, status=status,
             output=[] if last is None else [self.message(status)], usage=usage,
             instructions=self.req.instructions, max_output_tokens=self.req.max_output_tokens,
@@ -107,24 +100,24 @@ class Responder:
             incomplete_details=incomplete, metadata=self.req.metadata or {},
             cogcore=self.info)
 
-    def event(self, type_: str, **fields: Any) -> ResponseEvent:
+    def event(self, type_: str, **fields: Any) -> shapes.ResponseEvent:
         """The next event of the stream."""
         self.sequence += 1
-        return ResponseEvent(type=type_, sequence_number=self.sequence - 1, **fields)
+        return shapes.ResponseEvent(type=type_, sequence_number=self.sequence - 1, **fields)
 
-    def created(self) -> ResponseEvent:
+    def created(self) -> shapes.ResponseEvent:
         """The first event, sent at once (keep-alive comments follow while the model waits)."""
         return self.event("response.created", response=self.response(None))
 
-    def opening(self) -> list[ResponseEvent]:
+    def opening(self) -> list[shapes.ResponseEvent]:
         """The events before the first text: in progress, its message, its text part."""
         return [self.event("response.in_progress", response=self.response(None)),
                 self.event("response.output_item.added", output_index=0,
                            item=self.message("in_progress")),
                 self.event("response.content_part.added", output_index=0, content_index=0,
-                           item_id=self.item_id, part=OutputText(text=""))]
+                           item_id=self.item_id, part=shapes.OutputText(text=""))]
 
-    def delta(self, d: Delta) -> list[ResponseEvent]:
+    def delta(self, d: Delta) -> list[shapes.ResponseEvent]:
         """One piece of text (none for an empty piece), after the opening events."""
         events = self.opening() if self.sequence == 1 else []
         self.text += d.text
@@ -134,7 +127,7 @@ class Responder:
                                      logprobs=[]))
         return events
 
-    def closing(self, last: Delta) -> list[ResponseEvent]:
+    def closing(self, last: Delta) -> list[shapes.ResponseEvent]:
         """The events after the last text."""
         status = self.response(last).status
         where = {"output_index": 0, "content_index": 0, "item_id": self.item_id}
@@ -149,8 +142,8 @@ class Responder:
                 self.event("response.completed", response=self.response(last))]
 
 
-async def respond(prepare: Prepare, req: ResponsesRequest, model: str,
-                  info: Callable[[Grounded], GroundingInfo]) -> ResponseObject:
+async def respond(prepare: Prepare, req: shapes.ResponsesRequest, model: str,
+                  info: Callable[[Grounded], GroundingInfo]) -> shapes.ResponseObject:
     """A whole response."""
     grounded, deltas = await prepare(chat_request(req))
     choice = (await collect(deltas))[0]
@@ -160,7 +153,7 @@ async def respond(prepare: Prepare, req: ResponsesRequest, model: str,
                               choice.finish_reason))
 
 
-async def respond_stream(prepare: Prepare, req: ResponsesRequest, model: str,
+async def respond_stream(prepare: Prepare, req: shapes.ResponsesRequest, model: str,
                          info: Callable[[Grounded], GroundingInfo], keep_alive_s: float | None
                          ) -> AsyncIterator[str]:
     """The response's events (a full queue fails here, before the stream starts)."""

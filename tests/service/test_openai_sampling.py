@@ -51,9 +51,11 @@ def test_n_four_prefills_the_prompt_once(client: OpenAI, core_server: Server) ->
 
 
 def test_n_streams_every_choice(client: OpenAI, core_server: Server) -> None:  # noqa: F811
-    """Streamed n=3: each choice's deltas carry its index and each ends once."""
+    """Streamed n=3 (top_p, max_completion_tokens): each choice's deltas carry its index and
+    each ends once."""
     stream = client.chat.completions.create(model=core_server.model, messages=SAY, n=3,
-                                            temperature=0.8, max_tokens=5, stream=True,
+                                            temperature=0.8, top_p=0.9,
+                                            max_completion_tokens=5, stream=True,
                                             stream_options={"include_usage": True})
     texts: dict[int, str] = {}
     ends: dict[int, int] = {}
