@@ -134,7 +134,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         server = start(args.model, Path(scratch) / "serve.log",
-                       env={"COGCORE_LOG_LEVEL": "WARNING"})
+                       env={"COGCORE_LOG_LEVEL": "WARNING", "COGCORE_REQUEST_TIMEOUT_S": "3600"})
         try:
             result = asyncio.run(run(server.url, server.model, args.rounds, args.streams))
         finally:

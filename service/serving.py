@@ -57,7 +57,7 @@ from service.protocol import (
 from service.request_prompts import RequestPrompts, chat_context, user_turns
 from service.sampling import SamplingParams
 from service.sse import sse
-from service.tool_calls import Shape, Structured, tool_stream
+from service.tool_calls import Shape, Structured, reasoning_only, tool_stream
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -137,7 +137,8 @@ class Serving:
                             ) -> tuple[Grounded, AsyncIterator[Delta], Shape | None]:
         shape = self.structured.shape(req)
         # Tools or JSON take the reasoning route unless retrieval is forced.
-        turns = None if shape and req.retrieval != "always" else user_turns(req)
+        skip = reasoning_only(req, shape) and req.retrieval != "always"
+        turns = None if skip else user_turns(req)
         grounded = await self.ground(req, turns, *chat_context(req))
         grounded = self.prompts.fitted(grounded, req.max_completion_tokens or req.max_tokens)
         ids, params = self.prompts.chat_prompt(req, grounded, shape.plan if shape else None)

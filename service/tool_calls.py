@@ -97,6 +97,13 @@ class Structured:
         return Shape(plan, processor)
 
 
+def reasoning_only(req: ChatCompletionRequest, shape: Shape | None) -> bool:
+    """Whether the request skips retrieval (unless forced): it shapes its reply, offers
+    tools (even with tool_choice "none") or carries tool results."""
+    return (shape is not None or bool(req.tools)
+            or any(m.role == "tool" or m.tool_calls for m in req.messages))
+
+
 def tool_stream(step: Callable[[Delta], Any], chunk: Callable[..., Any], plan: ToolPlan
                 ) -> Callable[[Delta], list]:
     """Wrap a chat stream's `step` (one delta to one chunk) for a request with tools.
