@@ -62,7 +62,8 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {s: {c: [] for c in CONFIGS} for s in sources}
     for round_ in range(args.rounds):
         for name, src in sources.items():
-            env = {"PYTHONPATH": str(src.resolve())} if src else {}
+            # Read-only: the knowledge base stays open to other writers (tests, `kb build`).
+            env = {"COGCORE_KB_READONLY": "1"} | ({"PYTHONPATH": str(src.resolve())} if src else {})
             server = start(args.model.resolve(), args.out / f"serve-{name}.log",
                            env=env, kb_dir=args.kb.resolve())
             try:
