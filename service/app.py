@@ -283,6 +283,11 @@ def _v1_router() -> APIRouter:
     generation = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
                         "description": "the completion, or SSE chunks when `stream` is true"},
                   **error_responses(400, 404, 408, 413, 429)}
+    # The Responses stream names each event (`event: response.created`, ...).
+    named_events = {"type": "object", "properties": {"event": {"type": "string"},
+                                                     "data": {"type": "string"}}}
+    response_events = {**generation, 200: {**generation[200], "content": {
+        "text/event-stream": {"schema": named_events}}}}
 
     @router.get("/models", response_model=ModelList)
     async def models(serving: ServingDep) -> Any:
@@ -303,7 +308,7 @@ def _v1_router() -> APIRouter:
             return _sse_response(await serving.completion_stream(body))
         return await _unless_disconnected(request, serving.completion(body))
 
-    @router.post("/responses", response_model=ResponseObject, responses=generation)
+    @router.post("/responses", response_model=ResponseObject, responses=response_events)
     async def responses(body: ResponsesRequest, request: Request, serving: ServingDep) -> Any:
         if body.stream:
             return _sse_response(await serving.responses_stream(body))
