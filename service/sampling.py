@@ -73,10 +73,10 @@ class SamplingParams:
         """The request parameters these settings use beyond the basic ones (max_tokens,
         temperature, top_p, seed, stop): what an engine that cannot carry them names in its
         400."""
-        named = [getattr(p, "param", type(p).__name__) for p in self.processors]
-        return ([*(["n"] if self.n > 1 else []), *(["logprobs"] if self.logprobs is not None
-                                                   else []),
-                 *(["echo"] if self.prompt_logprobs is not None else [])] + named)
+        used = (("n", self.n > 1), ("logprobs", self.logprobs is not None),
+                ("echo", self.prompt_logprobs is not None))
+        return ([name for name, asked in used if asked]
+                + [getattr(p, "param", type(p).__name__) for p in self.processors])
 
     def for_row(self, index: int) -> SamplingParams:
         """The parameters of choice `index` of a request with several (`n`): its own seed
