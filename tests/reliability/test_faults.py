@@ -20,6 +20,7 @@ from loadtest import server as srv
 from tests.reliability import load
 from tests.reliability.conftest import ADMIN, READ, bearer
 from tests.reliability.report import env_float, env_int, percentile, record
+from tests.tiny_models import build_tokenizer
 
 KEYS = {"COGCORE_API_KEYS": READ, "COGCORE_ADMIN_KEYS": ADMIN,
         "COGCORE_SERVED_MODEL_NAME": "tiny"}
@@ -107,15 +108,22 @@ def test_sigterm_under_load_finishes_in_flight_requests(tiny_llama_dir: Path,
         "COGCORE_LOAD_EMBEDDER": "false", "COGCORE_LOAD_KB": "false",
         "COGCORE_SERVED_MODEL_NAME": "tiny", "COGCORE_DRAIN_TIMEOUT_S": str(drain_s),
         "COGCORE_MAX_BATCH_SIZE": "4"})
-    body = {"model": "tiny", "prompt": "a b c", "max_tokens": 40, "temperature": 1.0,
-            "seed": 3, "stop": []}
+    # Long replies, sent together from clients built beforehand, so that all of them are
+    # admitted before the first one finishes, however slow the machine.
+    max_tokens = 400
+    eos = build_tokenizer().eos_token_id
+    body = {"model": "tiny", "prompt": "a b c", "max_tokens": max_tokens, "temperature": 1.0,
+            "seed": 3, "stop": [], "logit_bias": {str(eos): -100}}
     results: list[httpx.Response | Exception] = []
+    start = threading.Barrier(clients)
 
     def call() -> None:
-        try:
-            results.append(httpx.post(f"{server.url}/v1/completions", json=body, timeout=120))
-        except httpx.HTTPError as exc:
-            results.append(exc)
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            start.wait()
+            try:
+                results.append(http.post("/v1/completions", json=body))
+            except httpx.HTTPError as exc:
+                results.append(exc)
 
     threads = [threading.Thread(target=call) for _ in range(clients)]
     for thread in threads:
@@ -124,7 +132,8 @@ def test_sigterm_under_load_finishes_in_flight_requests(tiny_llama_dir: Path,
     while (server.gauge("num_requests_running") + server.gauge("num_requests_waiting")
            < clients and time.monotonic() < deadline):
         time.sleep(0.01)
-    assert server.gauge("num_requests_running") > 0
+    admitted = server.gauge("num_requests_running") + server.gauge("num_requests_waiting")
+    assert server.gauge("num_requests_running") > 0 and admitted == clients, (admitted, results)
     signalled = time.monotonic()
     status = srv.stop(server, signal.SIGTERM, timeout_s=drain_s + 30)
     exited_s = time.monotonic() - signalled
@@ -135,7 +144,7 @@ def test_sigterm_under_load_finishes_in_flight_requests(tiny_llama_dir: Path,
                              "exit_status": status, "exit_after_s": round(exited_s, 2),
                              "drain_timeout_s": drain_s})
     assert len(ok) == clients, [r if isinstance(r, Exception) else r.text for r in results]
-    assert all(r.json()["usage"]["completion_tokens"] == 40 for r in ok)
+    assert all(r.json()["usage"]["completion_tokens"] == max_tokens for r in ok)
     assert status in (0, -signal.SIGTERM) and exited_s < drain_s
 
 
