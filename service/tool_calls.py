@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from service.errors import InvalidRequest
 from service.structured import (
+    TOOL_OPEN,
+    CallDelta,
+    CallStream,
     Grammar,
     GrammarCompiler,
     MaskBatch,
     ToolPlan,
     could_be_tool_call,
+    new_call_id,
     parse_reply,
     plan_tools,
     response_format_grammar,
@@ -104,44 +108,93 @@ def reasoning_only(req: ChatCompletionRequest, shape: Shape | None) -> bool:
             or any(m.role == "tool" or m.tool_calls for m in req.messages))
 
 
+@dataclass
+class _StreamedChoice:
+    """One choice of a streamed reply with tools: its text while it may be a call, and the
+    calls sent so far (their ids, names and the pieces of arguments text)."""
+
+    reader: CallStream
+    pieces: list[str] = field(default_factory=list)
+    holding: bool = True  # the text may still be (or is) a call: not sent as content
+    started: bool = False  # the text began with <tool_call>
+    ids: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    sent: list[list[str]] = field(default_factory=list)
+
+    def agrees(self, calls: list[dict]) -> bool:
+        """Whether the whole reply's calls continue what was sent."""
+        return len(calls) >= len(self.ids) and all(
+            call["function"]["name"] == name
+            and call["function"]["arguments"].startswith("".join(sent))
+            for call, name, sent in zip(calls, self.names, self.sent, strict=False))
+
+
 def tool_stream(step: Callable[[Delta], Any], chunk: Callable[..., Any], plan: ToolPlan
                 ) -> Callable[[Delta], list]:
     """Wrap a chat stream's `step` (one delta to one chunk) for a request with tools.
 
     A choice's text is held back while it may still become a call (it starts as
-    `<tool_call>` does); once it cannot, it goes out as content. A held reply that ends as
-    calls goes out as OpenAI streams them: per call, a chunk with its index, id, type and
-    function name (arguments ""), then one with its arguments; then an empty delta with
-    finish_reason "tool_calls". `chunk(delta_message, reason, index, logprobs)` builds one."""
+    `<tool_call>` does); once it cannot, it goes out as content. A call goes out as OpenAI
+    streams it, read as it is generated (`CallStream`): a chunk with its index, id, type and
+    function name (arguments "") once the name is written, then one per new piece of its
+    arguments' text; at the end an empty delta with finish_reason "tool_calls". What the
+    reader could not follow is sent from the whole reply at its end. A call that does not end
+    whole (cut by max_tokens or a stop string) ends with the choice's own finish_reason, its
+    pieces sent as they are; a reply that never became a call goes out as content.
+    `chunk(delta_message, reason, index, logprobs)` builds one chunk."""
     from service.protocol import DeltaMessage
 
-    held: dict[int, str] = {}
-    holding: dict[int, bool] = {}
+    choices: dict[int, _StreamedChoice] = {}
+
+    def name(c: _StreamedChoice, index: int, call_id: str, function: str) -> Any:
+        c.ids.append(call_id)
+        c.names.append(function)
+        c.sent.append([])
+        return chunk(DeltaMessage(tool_calls=[{
+            "index": len(c.ids) - 1, "id": call_id, "type": "function",
+            "function": {"name": function, "arguments": ""}}]), None, index)
+
+    def arguments(c: _StreamedChoice, index: int, k: int, text: str) -> Any:
+        c.sent[k].append(text)
+        return chunk(DeltaMessage(tool_calls=[{"index": k, "function": {"arguments": text}}]),
+                     None, index)
+
+    def send(c: _StreamedChoice, index: int, delta: CallDelta) -> Any:
+        if delta.name is not None:
+            return name(c, index, new_call_id(), delta.name)
+        return arguments(c, index, delta.index, delta.arguments)
+
+    def end(c: _StreamedChoice, d: Delta) -> list:
+        text = "".join(c.pieces)
+        parsed = parse_reply(text, plan.names)
+        scores = [step(replace(d, text="", finish_reason=None))] if d.logprobs else []
+        if parsed.tool_calls and c.agrees(parsed.tool_calls):
+            out = [chunk(DeltaMessage(content=parsed.content), None, d.index)] \
+                if parsed.content else []
+            for k, call in enumerate(parsed.tool_calls):
+                if k == len(c.ids):
+                    out.append(name(c, d.index, call["id"], call["function"]["name"]))
+                rest = call["function"]["arguments"][len("".join(c.sent[k])):]
+                if rest:
+                    out.append(arguments(c, d.index, k, rest))
+            return [*out, *scores, chunk(DeltaMessage(), "tool_calls", d.index)]
+        # Not a call: all of it as content; or a call begun and cut: it ends as it is.
+        return [step(replace(d, text="" if c.ids else text))]
 
     def wrapped(d: Delta) -> list:
-        if not holding.setdefault(d.index, True):
+        c = choices.setdefault(d.index, _StreamedChoice(CallStream(plan.names)))
+        if not c.holding:
             return [step(d)]
-        text = held.get(d.index, "") + d.text
-        if not could_be_tool_call(text):
-            holding[d.index] = False
-            return [step(replace(d, text=text))]
-        held[d.index] = text
-        if d.finish_reason is None:
-            return [step(replace(d, text=""))] if d.logprobs else []
-        parsed = parse_reply(text, plan.names)
-        if not parsed.tool_calls:
-            return [step(replace(d, text=text))]
-        out = [chunk(DeltaMessage(content=parsed.content), None, d.index)] \
-            if parsed.content else []
-        for k, call in enumerate(parsed.tool_calls):
-            function = call["function"]
-            out.append(chunk(DeltaMessage(tool_calls=[{
-                "index": k, "id": call["id"], "type": "function",
-                "function": {"name": function["name"], "arguments": ""}}]), None, d.index))
-            out.append(chunk(DeltaMessage(tool_calls=[{
-                "index": k, "function": {"arguments": function["arguments"]}}]), None,
-                d.index))
-        out.append(chunk(DeltaMessage(), "tool_calls", d.index))
-        return out
+        c.pieces.append(d.text)
+        if not c.started:
+            text = "".join(c.pieces)
+            if not could_be_tool_call(text):
+                c.holding = False
+                return [step(replace(d, text=text))]
+            c.started = text.startswith(TOOL_OPEN)
+        out = [send(c, d.index, delta) for delta in c.reader.feed(d.text)]
+        if d.finish_reason is not None:
+            return out + end(c, d)
+        return [*out, step(replace(d, text=""))] if d.logprobs else out
 
     return wrapped

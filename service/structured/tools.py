@@ -18,6 +18,7 @@ from typing import Any, Literal
 from service.structured.grammar import JSON_FORMAT, Grammar, GrammarCompiler, StructuredOutputError
 
 TOOL_OPEN, TOOL_CLOSE = "<tool_call>", "</tool_call>"
+JSON_SPACE = " \t\n\r"  # the whitespace JSON allows between tokens
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # OpenAI's rule for function names
 NO_PARAMETERS: dict = {"type": "object", "properties": {}}
 _DECODER = json.JSONDecoder()
@@ -184,7 +185,17 @@ def _block(text: str, at: int, names: frozenset[str]) -> tuple[list[dict], int] 
     if close < 0 or text[end:close].strip():
         return None
     calls = _calls(value, names)
-    return None if calls is None else (calls, close + len(TOOL_CLOSE))
+    if calls is None:
+        return None
+    for call, raw in zip(calls, _raw_arguments(text, at), strict=True):
+        if raw is not None:  # the arguments as the model wrote them, as a stream sends them
+            call["function"]["arguments"] = raw
+    return calls, close + len(TOOL_CLOSE)
+
+
+def new_call_id() -> str:
+    """A tool call's id as OpenAI writes them: `call_` and 24 hex digits."""
+    return f"call_{secrets.token_hex(12)}"
 
 
 def _calls(value: object, names: frozenset[str]) -> list[dict] | None:
@@ -196,7 +207,44 @@ def _calls(value: object, names: frozenset[str]) -> list[dict] | None:
         arguments = item.get("arguments", {})
         if not isinstance(arguments, dict):
             return None
-        calls.append({"id": f"call_{secrets.token_hex(12)}", "type": "function",
+        calls.append({"id": new_call_id(), "type": "function",
                       "function": {"name": item["name"],
                                    "arguments": json.dumps(arguments, ensure_ascii=False)}})
     return calls
+
+
+def _raw_arguments(text: str, at: int) -> list[str | None]:
+    """The text of each call's "arguments" value (None where absent) in the block's JSON at
+    `at`, already known to be a list of objects or one object (so a walk with the decoder,
+    which gives where each value ends, finds them)."""
+    at = _space(text, at)
+    if text[at] == "{":
+        return [_raw_item_arguments(text, at)[0]]
+    out = []
+    at = _space(text, at + 1)
+    while text[at] != "]":
+        raw, at = _raw_item_arguments(text, at)
+        out.append(raw)
+        at = _space(text, at)
+        at = _space(text, at + 1) if text[at] == "," else at
+    return out
+
+
+def _raw_item_arguments(text: str, at: int) -> tuple[str | None, int]:
+    raw = None
+    at = _space(text, at + 1)
+    while text[at] != "}":
+        key, at = _DECODER.raw_decode(text, at)
+        start = _space(text, _space(text, at) + 1)  # past the colon
+        _, at = _DECODER.raw_decode(text, start)
+        if key == "arguments":
+            raw = text[start:at]  # the last one, as the decoder keeps it
+        at = _space(text, at)
+        at = _space(text, at + 1) if text[at] == "," else at
+    return raw, at + 1
+
+
+def _space(text: str, at: int) -> int:
+    while text[at] in JSON_SPACE:
+        at += 1
+    return at
