@@ -48,7 +48,7 @@ from service.readiness import Readiness
 from service.routing.router import Router, load_or_fit_router
 from service.serving import Serving
 from service.settings import Settings
-from service.upstream import UpstreamEngine
+from service.upstream import UpstreamEngine, probe_tokens
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -208,7 +208,8 @@ async def _load(app: FastAPI) -> None:
         log.warning("the %s engine cannot apply the evidence constraint: grounded replies are "
                     "not held to their evidence (/ready says so too)", type(engine).__name__)
     app.state.readiness = Readiness(res.kb, settings.upstream_url, settings.upstream_api_key,
-                                    constraints_carried=engine.applies_constraints)
+                                    constraints_carried=engine.applies_constraints,
+                                    probe=getattr(engine, "carries_constraint", None))
     context = settings.max_context or _model_context(settings)
     app.state.serving = Serving(
         engine=engine, tokenizer=res.tokenizer, model_name=settings.model_name,
@@ -228,7 +229,9 @@ def make_engine(settings: Settings, res: Resources, metrics: Metrics) -> Generat
                               settings.model_name, settings.upstream_api_key,
                               max_running=settings.max_batch_size,
                               max_waiting=settings.max_waiting,
-                              retry_after_s=settings.retry_after_s, observer=metrics)
+                              retry_after_s=settings.retry_after_s, observer=metrics,
+                              constraint=settings.upstream_constraint,
+                              probe_ids=probe_tokens(res.tokenizer))
     if settings.engine == "llamacpp":
         from service.llamacpp_setup import make_llamacpp_engine
 

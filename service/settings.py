@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     upstream_url: str | None = None
     upstream_model: str | None = None
     upstream_api_key: str | None = None
+    # "vllm": the upstream is a vLLM that loads service.vllm_plugin, so grounded replies stay
+    # held to their evidence there (docs/deploy.md); "none": no upstream carries it.
+    upstream_constraint: Literal["none", "vllm"] = "none"
 
     @field_validator("api_keys", "admin_keys", "cors_origins", mode="before")
     @classmethod

@@ -5,8 +5,12 @@ retrieval, the reader prompt, metrics) and sends the prompt's token ids to the u
 `/v1/completions` (vLLM, llama.cpp's server, or another cogcore) as a stream. Token ids, not
 text, so that the upstream sees exactly the prompt this service built and measured.
 
-The OpenAI API has no way to send a per-token constraint, so grounded replies are not held
-to their evidence here (`applies_constraints` is False; a warning says so once). Of the
+The OpenAI API has no way to send a per-token constraint. A vLLM upstream that loads this
+project's logits processor (`service.vllm_plugin`) carries it: declared by
+`COGCORE_UPSTREAM_CONSTRAINT=vllm`, each grounded request's constraint then goes in
+`vllm_xargs`, and `carries_constraint()` (asked by /ready) checks that the upstream applies it.
+Otherwise grounded replies are not held to their evidence here (`applies_constraints` is
+False; a warning says so once). Of the
 per-request features, `n` and the logits processors that OpenAI fields express (`logit_bias`,
 presence and frequency penalties) are passed through; anything else (logprobs, which the
 upstream reports as token strings rather than ids; echo; a grammar) is a 400 naming it at
@@ -21,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Literal
 
 import httpx
 
@@ -34,6 +39,7 @@ from service.errors import (
 )
 from service.generation import Delta, DeltaStream, EngineObserver, GenerationRequest
 from service.sampling import SamplingParams
+from service.vllm_plugin.wire import constraint_xargs, forcing
 
 log = logging.getLogger("cogcore.upstream")
 
@@ -56,7 +62,8 @@ class UpstreamEngine:
     def __init__(self, url: str, model: str, api_key: str | None = None,
                  max_running: int = 64, max_waiting: int = 64, retry_after_s: int = 1,
                  observer: EngineObserver | None = None, connect_tries: int = 4,
-                 backoff_s: float = 0.25) -> None:
+                 backoff_s: float = 0.25, constraint: Literal["none", "vllm"] = "none",
+                 probe_ids: tuple[int, int] | None = None) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers,
                                          timeout=httpx.Timeout(None, connect=10))
@@ -72,6 +79,9 @@ class UpstreamEngine:
         self._admitted = 0  # running and waiting: released when a stream closes
         self._accepting = True
         self._warned = False
+        # "vllm": the upstream loads service.vllm_plugin, so constraints go in vllm_xargs.
+        self.applies_constraints = constraint == "vllm"
+        self.probe_ids = probe_ids  # two tokens that decode to different text (`probe_tokens`)
 
     @property
     def num_waiting(self) -> int:
@@ -79,7 +89,26 @@ class UpstreamEngine:
         return self._admitted - self.num_running
 
     def start(self) -> None:
-        """Nothing to start: the upstream runs on its own."""
+        """Nothing to start (the upstream runs on its own): say whether it holds grounded
+        replies to their evidence."""
+        if self.applies_constraints:
+            log.info("the evidence constraint is carried to the upstream in vllm_xargs (its vLLM "
+                     "must load service.vllm_plugin; /ready checks that it applies it)")
+
+    async def carries_constraint(self) -> bool:
+        """Whether the upstream applies a constraint sent in `vllm_xargs`: two greedy one-token
+        completions of the same prompt, each held to another token, differ only if it does."""
+        if self.probe_ids is None:
+            raise ValueError("no probe tokens: pass probe_ids (probe_tokens(tokenizer))")
+        texts = []
+        for token in self.probe_ids:
+            body = {"model": self.model, "prompt": [self.probe_ids[0]], "max_tokens": 1,
+                    "temperature": 0, "vllm_xargs": constraint_xargs(forcing(token))}
+            response = await self._client.post("/v1/completions", json=body)
+            if response.status_code != 200:
+                return False
+            texts.append(response.json()["choices"][0]["text"])
+        return texts[0] != texts[1]
 
     def stop(self) -> None:
         """Refuse new requests (the HTTP client closes with the event loop)."""
@@ -102,7 +131,8 @@ class UpstreamEngine:
             raise QueueFull(f"{self.num_waiting} requests are already waiting; retry later",
                             self.retry_after_s)
         _check_carried(request.params)
-        if request.params.constraint is not None and not self._warned:
+        if request.params.constraint is not None and not self.applies_constraints \
+                and not self._warned:
             self._warned = True
             log.warning("the upstream engine cannot apply token constraints: grounded "
                         "replies are not held to their evidence")
@@ -145,6 +175,8 @@ class UpstreamEngine:
             body.update(processor.openai_fields())  # type: ignore[attr-defined]
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.constraint is not None and self.applies_constraints:
+            body["vllm_xargs"] = constraint_xargs(params.constraint)  # type: ignore[arg-type]
         try:
             response = await self._send(body)
             try:
@@ -185,6 +217,16 @@ class UpstreamEngine:
         if delta.finish_reason:
             self.observer.finished(now - arrival, delta.finish_reason)
         return now if delta.text else previous
+
+
+def probe_tokens(tokenizer: Any) -> tuple[int, int]:
+    """Two token ids of `tokenizer` that decode to different, non-empty text: held to one or
+    the other, an upstream that applies the constraint answers differently."""
+    seen: dict[str, int] = {}
+    for token in tokenizer(" A B", add_special_tokens=False)["input_ids"]:
+        seen.setdefault(tokenizer.decode([token]), token)
+    first, second = [token for text, token in seen.items() if text][:2]
+    return first, second
 
 
 def _check_carried(params: SamplingParams) -> None:
