@@ -212,14 +212,18 @@ def test_the_adapter_is_a_vllm_logits_processor(constraints: dict) -> None:
 
 
 def test_vllm_generates_under_the_constraint(tiny_llama_dir: Path) -> None:
-    """The offline engine with the processor loaded: a request held to one token gets it."""
+    """vLLM's engine with the processor loaded by name: a request held to one token gets it,
+    a request without the argument is free."""
     processor_class = vllm_processor()
     if not torch.cuda.is_available():
         pytest.skip("vLLM's engine needs a GPU here")
     from vllm import LLM
     from vllm import SamplingParams as VllmParams
 
-    llm = LLM(model=str(tiny_llama_dir), logits_processors=[processor_class],
+    assert processor_class.__module__ == "service.vllm_plugin.processor"
+    # The class by name, as `vllm serve --logits-processors` passes it.
+    name = "service.vllm_plugin.processor:EvidenceConstraintProcessor"
+    llm = LLM(model=str(tiny_llama_dir), logits_processors=[name],
               gpu_memory_utilization=0.2, enforce_eager=True)
     free = llm.generate([{"prompt_token_ids": [5, 6, 7]}],
                         VllmParams(max_tokens=1, temperature=0))[0].outputs[0].token_ids
