@@ -142,34 +142,36 @@ def local(tiny_llama_dir: Path, kb_dir: Path) -> tuple[str, list[str]]:  # noqa:
         client.__exit__(None, None, None)
 
 
-def test_a_vllm_upstream_with_the_plugin_answers_as_the_local_engine(
-        tiny_llama_dir: Path, kb_dir: Path, local: tuple[str, list[str]]) -> None:  # noqa: F811
-    with mini_vllm(tiny_llama_dir, plugin=True) as (url, bodies):
-        client = service(tiny_llama_dir, kb_dir, upstream_url=url, upstream_model="tiny",
+def through_vllm(model_dir: Path, kb: Path, plugin: bool
+                 ) -> tuple[str, tuple[str, list[str]], dict]:
+    """/ready's word on the constraint, the grounded reply and the request body the upstream
+    got for it, with COGCORE_UPSTREAM_CONSTRAINT=vllm and the stand-in with(out) the plugin."""
+    with mini_vllm(model_dir, plugin) as (url, bodies):
+        client = service(model_dir, kb, upstream_url=url, upstream_model="tiny",
                          upstream_constraint="vllm")
         try:
-            assert constraint_said(client) == CARRIED
+            said = constraint_said(client)
             bodies.clear()
-            assert grounded(client) == local
+            reply = grounded(client)
         finally:
             client.__exit__(None, None, None)
-    sent = constraint_from_xargs(bodies[0]["vllm_xargs"])
+    return said, reply, bodies[0]
+
+
+def test_a_vllm_upstream_with_the_plugin_answers_as_the_local_engine(
+        tiny_llama_dir: Path, kb_dir: Path, local: tuple[str, list[str]]) -> None:  # noqa: F811
+    said, reply, body = through_vllm(tiny_llama_dir, kb_dir, plugin=True)
+    assert said == CARRIED and reply == local
+    sent = constraint_from_xargs(body["vllm_xargs"])
     assert sent is not None and sent.stop_ids  # the reader's constraint, with its stops
 
 
 def test_without_the_plugin_the_ready_body_says_it_is_ignored(
         tiny_llama_dir: Path, kb_dir: Path, local: tuple[str, list[str]]) -> None:  # noqa: F811
-    with mini_vllm(tiny_llama_dir, plugin=False) as (url, bodies):
-        client = service(tiny_llama_dir, kb_dir, upstream_url=url, upstream_model="tiny",
-                         upstream_constraint="vllm")
-        try:
-            assert constraint_said(client) == IGNORED
-            bodies.clear()
-            free = grounded(client)
-        finally:
-            client.__exit__(None, None, None)
-    assert XARG in bodies[0]["vllm_xargs"]  # sent, and ignored: the reply is the model's own
-    assert free[1] == local[1] and free[0] != local[0]
+    said, reply, body = through_vllm(tiny_llama_dir, kb_dir, plugin=False)
+    assert said == IGNORED
+    assert XARG in body["vllm_xargs"]  # sent, and ignored: the reply is the model's own
+    assert reply[1] == local[1] and reply[0] != local[0]
 
 
 def test_an_upstream_not_declared_gets_no_constraint(tiny_llama_dir: Path,
