@@ -10,6 +10,7 @@ has the real embedder and a small real knowledge base.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -18,15 +19,17 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 import torch
 from fastapi.testclient import TestClient
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from service.readiness import CARRIED, IGNORED, NOT_CARRIED
+from service.readiness import CARRIED, IGNORED, NOT_CARRIED, UNCHECKED, Readiness
 from service.settings import Settings
 from service.vllm_plugin.rows import ConstraintRows
 from service.vllm_plugin.wire import XARG, constraint_from_xargs
+from tests.service.slow_upstream import slow_upstream
 from tests.service.test_api import ready_client
 from tests.service.test_facts_api import kb_dir  # noqa: F401 - the fixture
 from tests.service.test_vllm_plugin import Params, Update
@@ -184,3 +187,26 @@ def test_an_upstream_not_declared_gets_no_constraint(tiny_llama_dir: Path,
         finally:
             client.__exit__(None, None, None)
     assert bodies and all("vllm_xargs" not in b for b in bodies)
+
+
+def test_a_failed_probe_is_retried_and_a_verdict_kept_for_its_ttl() -> None:
+    calls: list[float] = []
+
+    async def probe() -> bool:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise httpx.ConnectError("refused")
+        return True
+
+    async def three_checks(url: str) -> list[str]:
+        ready = Readiness(None, url, constraints_carried=True, probe=probe, ttl_s=0)
+        said = []
+        for _ in range(3):
+            said.append((await ready.check())["evidence_constraint"])
+            await asyncio.sleep(0.1)  # the probe runs in the background meanwhile
+        return said
+
+    with slow_upstream(first_token_s=0.0) as url:
+        said = asyncio.run(three_checks(url))
+    assert said == [UNCHECKED, UNCHECKED, CARRIED]
+    assert len(calls) == 2  # the failure retried at the next check; the verdict then kept
