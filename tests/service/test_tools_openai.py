@@ -104,20 +104,62 @@ def test_required_and_named_tool_calls(client: OpenAI, server: Server) -> None:
     _valid_calls(reply.message.tool_calls)
 
 
-def test_streamed_tool_call_parses_in_the_client(client: OpenAI, server: Server) -> None:
+def _argument_pieces(chunks: list) -> tuple[list, dict[int, list[str]]]:
+    """A stream's call-opening deltas (id, name) and each call's argument pieces, in order."""
+    deltas = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or []]
+    named = [t for t in deltas if t.id]
+    pieces: dict[int, list[str]] = {}
+    for t in deltas:
+        if not t.id:
+            pieces.setdefault(t.index, []).append(t.function.arguments)
+    return named, pieces
+
+
+def test_streamed_tool_call_comes_in_pieces_that_join_to_the_whole(client: OpenAI,
+                                                                    server: Server) -> None:
+    """The arguments stream as they are generated (as OpenAI's do), and the pieces join to
+    the arguments of the same request answered whole (greedy)."""
     kwargs = _ask(server.model, "What is the weather in Oslo?", tools=TOOLS,
-                  tool_choice="required", stream=True)
+                  tool_choice="required")
+    whole = client.chat.completions.create(**kwargs).choices[0]
     state = ChatCompletionStreamState()
-    chunks = list(client.chat.completions.create(**kwargs))
+    chunks = list(client.chat.completions.create(**kwargs, stream=True))
     for chunk in chunks:
         state.handle_chunk(chunk)
     final = state.get_final_completion().choices[0]
-    assert final.finish_reason == "tool_calls"
+    assert final.finish_reason == whole.finish_reason == "tool_calls"
     _valid_calls(final.message.tool_calls)
-    named = [c for c in chunks if c.choices and c.choices[0].delta.tool_calls
-             and c.choices[0].delta.tool_calls[0].id]
-    assert named and named[0].choices[0].delta.tool_calls[0].function.arguments == "", \
+    named, pieces = _argument_pieces(chunks)
+    assert [t.function.arguments for t in named] == [""] * len(named), \
         "the id and name come first, then the arguments"
+    assert [t.function.name for t in named] == [c.function.name for c in
+                                                whole.message.tool_calls]
+    for k, call in enumerate(whole.message.tool_calls):
+        assert len(pieces[k]) > 1, pieces
+        assert "".join(pieces[k]) == call.function.arguments
+        assert final.message.tool_calls[k].function.arguments == call.function.arguments
+
+
+def test_stream_helper_accumulates_the_streamed_call(client: OpenAI, server: Server) -> None:
+    """`client.chat.completions.stream(...)`, what apps use: its argument delta events join
+    to its done event's arguments, which it parses (strict tools) and which equal the
+    arguments of the same request answered whole."""
+    strict = [{"type": "function", "function": {**t["function"], "strict": True}}
+              for t in TOOLS]
+    named = {"type": "function", "function": {"name": "get_time"}}
+    kwargs = _ask(server.model, "What time is it in Tokyo?", tools=strict, tool_choice=named)
+    whole = client.chat.completions.create(**kwargs).choices[0].message.tool_calls
+    with client.chat.completions.stream(**kwargs) as stream:
+        events = list(stream)
+        final = stream.get_final_completion().choices[0]
+    pieces = [e.arguments_delta for e in events
+              if e.type == "tool_calls.function.arguments.delta"]
+    [done] = [e for e in events if e.type == "tool_calls.function.arguments.done"]
+    assert len(pieces) > 1 and "".join(pieces) == done.arguments
+    assert done.name == "get_time" and done.arguments == whole[0].function.arguments
+    assert done.parsed_arguments == json.loads(done.arguments)
+    assert final.finish_reason == "tool_calls"
+    assert _valid_calls(final.message.tool_calls) == [done.parsed_arguments]
 
 
 def test_auto_calls_or_answers_and_takes_tool_results(client: OpenAI, server: Server) -> None:
