@@ -180,6 +180,37 @@ def test_forcing_holds_the_first_token() -> None:
     assert forcing(42).allowed([42]) == frozenset()  # then only the stops: none here
 
 
+def test_the_adapter_class_over_a_stand_in_for_vllm(constraints: dict,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The class body, which only vLLM's presence defines, run over a stand-in module of
+    vLLM's abstract base (the real one is below, where vLLM is installed)."""
+    import abc
+    import importlib
+    import types
+
+    import service.vllm_plugin.processor as module
+
+    fake = types.ModuleType("vllm.v1.sample.logits_processor")
+    fake.LogitsProcessor = type("LogitsProcessor", (abc.ABC,), {})  # type: ignore[attr-defined]
+    for name in ("vllm", "vllm.v1", "vllm.v1.sample"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    try:
+        processor = importlib.reload(module).EvidenceConstraintProcessor(None, "cpu", False)
+        assert isinstance(processor, fake.LogitsProcessor)
+        assert processor.is_argmax_invariant() is False and processor.needs_output_token_ids()
+        out: list[int] = []
+        processor.update_state(Update(1, added=[(0, Params(constraint_xargs(constraints["copy"])),
+                                                 [1], out)]))
+        check_masks(processor.rows, {0: (constraints["copy"], out)}, width=1)
+        with pytest.raises(ValueError, match="malformed"):
+            processor.validate_params(Params({XARG: "{"}))
+    finally:
+        monkeypatch.undo()
+        vars(module).pop("EvidenceConstraintProcessor")  # a reload keeps old names
+        importlib.reload(module)  # as it was: over the real vLLM, or none
+
+
 # --- the adapter, against the real vLLM (skipped where vLLM is not installed) -------------
 
 def vllm_processor() -> Any:
