@@ -30,6 +30,11 @@ class CallDelta:
     arguments: str = ""
 
 
+# States that only expect one character, or one object key and its colon: (what, next state).
+_PUNCTUATION = {"item": ("{", "key_name"), "comma": (",", "key_arguments")}
+_KEYS = {"key_name": ("name", "name"), "key_arguments": ("arguments", "open")}
+
+
 class _Wait(Exception):
     """The text so far ends inside a token: read on when more comes."""
 
@@ -70,7 +75,7 @@ class CallStream:
         self.text += piece
         while not (self.stopped or self.closed):
             try:
-                getattr(self, f"_{self.state}")(out)
+                self._step(out)
             except _Wait:
                 break
             except _Off:
@@ -80,6 +85,18 @@ class CallStream:
         return out
 
     # -- the layout, one state per expected token -------------------------------------------
+    def _step(self, out: list[CallDelta]) -> None:
+        if self.state in _PUNCTUATION:
+            expected, after = _PUNCTUATION[self.state]
+            self._char(expected)
+        elif self.state in _KEYS:
+            expected, after = _KEYS[self.state]
+            self._key(expected)
+        else:
+            getattr(self, f"_{self.state}")(out)
+            return
+        self.state = after
+
     def _tag(self, out: list[CallDelta]) -> None:
         if not self.text.startswith(TOOL_OPEN):
             if TOOL_OPEN.startswith(self.text):
@@ -94,14 +111,6 @@ class CallStream:
         else:
             self.state = "item"
 
-    def _item(self, out: list[CallDelta]) -> None:
-        self._char("{")
-        self.state = "key_name"
-
-    def _key_name(self, out: list[CallDelta]) -> None:
-        self._key("name")
-        self.state = "name"
-
     def _name(self, out: list[CallDelta]) -> None:
         name = self._string()
         if name not in self.names:
@@ -109,14 +118,6 @@ class CallStream:
         out.append(CallDelta(self.calls, name=name))
         self.calls += 1
         self.state = "comma"
-
-    def _comma(self, out: list[CallDelta]) -> None:
-        self._char(",")
-        self.state = "key_arguments"
-
-    def _key_arguments(self, out: list[CallDelta]) -> None:
-        self._key("arguments")
-        self.state = "open"
 
     def _open(self, out: list[CallDelta]) -> None:
         self._char("{")
