@@ -160,3 +160,32 @@ def canonical_names(question: str, metadata: dict) -> str:
         if found:
             return question
     return question
+
+
+def value_names(question: str, text: str, metadata: dict) -> list[str]:
+    """The names `question` gives that a document's `text` holds as values, when the question
+    asks which entity of the document's kind holds them: an inverse question ("Which country
+    is governed from Suva?", "Berlin is the capital city of which country?", "Which country
+    are Grenadian people from?"); else none.
+
+    The embedding scores such questions far from the page (the name is a value, not the
+    entity), yet the page answers them. The kind (`metadata["kind"]`, its last word:
+    "country", "element", "state" of "us_state") must be asked for: "What is the population
+    of Tokyo?" also names a value of Japan's page, which does not answer it. The entity's own
+    names (`name`, `aliases`) are not values.
+    """
+    kind = metadata.get("kind")
+    if not isinstance(kind, str) or not kind:
+        return []
+    noun = kind.rsplit("_", 1)[-1]
+    if not re.search(rf"\b{re.escape(noun)}\b", question, re.IGNORECASE):
+        return []
+    aliases = metadata.get("aliases")
+    own = {metadata.get("name"), *(aliases if isinstance(aliases, list) else [])}
+    return [span for span in name_spans(question)
+            if span not in own and span.lower() != noun and holds(text, span)]
+
+
+def holds(text: str, name: str) -> bool:
+    """Whether `text` holds `name` as whole words."""
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None

@@ -22,7 +22,7 @@ import numpy as np
 from cogcore.prompts import Prompt, reader_prompt
 from retrieval.chunker import sentence_spans
 from retrieval.embedder import CachedEncoder
-from service.conversation import canonical_names, standalone_question
+from service.conversation import canonical_names, holds, standalone_question, value_names
 from service.evidence_constraints import (
     FUNCTION_WORDS,
     OPENERS,
@@ -50,6 +50,9 @@ FOLLOW_UP_MIN_P_FACTS = 0.3
 # A code or a number a question gives ("PEN", "81", ".by", "+352"): an exact lookup, which the
 # embedding (blind to such tokens) scores low, so the lexical match in the store decides.
 EXACT = re.compile(r"(?<![\w.])(?:\.[a-z]{2,3}|\+?\d+(?:[.,]\d+)*|[A-Z]{2,4})(?!\w)")
+# A name given as a value ("Suva") is as exact when no other document among its best BM25
+# matches holds it.
+VALUE_HOLDERS = 3
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,7 @@ class Grounding:
         # its entity ("Danmark" for Denmark).
         canonical = canonical_names(query, hits[0].metadata) if hits else query
         if not (best >= s.abstain_min_score or self._holds_exact_term(query)
-                or canonical != query):
+                or canonical != query or (hits and self._gives_a_value(query, hits[0]))):
             return Grounded("facts", [], abstained=True, query=query)
         return _Evidence(canonical, hits)
 
@@ -261,6 +264,16 @@ class Grounding:
         """Whether `query` gives a code or number that the store holds."""
         terms = EXACT.findall(query)
         return bool(terms) and self.kb.knows(" ".join(terms))
+
+    def _gives_a_value(self, query: str, hit: Hit) -> bool:
+        """Whether `query` asks which entity of `hit`'s kind holds a name that `hit` alone
+        gives ("Which country is governed from Suva?"): a rare value of one document is as
+        exact a lookup as a code. A name that other documents also hold ("US") is not."""
+        for name in value_names(query, hit.text, hit.metadata):
+            found = self.kb.search(name, k=VALUE_HOLDERS, mode="bm25")
+            if {h.document_id for h in found if holds(h.text, name)} == {hit.document_id}:
+                return True
+        return False
 
     def _standalone(self, turns: Sequence[str]) -> str:
         """The last turn resolved against the earlier ones, or as written if that is too long."""
