@@ -12,7 +12,7 @@ probes) costs the database and the upstream at most one request per `ttl_s`. The
 says whether grounded replies are held to their evidence (`evidence_constraint`): "applied" by
 the local engine; with an upstream, carried only by a vLLM that loads `service.vllm_plugin`
 (declared by `COGCORE_UPSTREAM_CONSTRAINT=vllm`), which `probe` checks (two one-token
-requests, repeated every `probe_ttl_s`); else not carried (docs/facts.md gives the accuracy
+requests, repeated every `probe_ttl_s`); else not carried (docs/deploy.md gives the accuracy
 lost). Either way /ready answers 200: the replies are served, and the body says how.
 """
 
@@ -30,7 +30,8 @@ from service.errors import NotReady
 
 log = logging.getLogger("cogcore.ready")
 NOT_CARRIED = ("not carried: the upstream engine cannot apply the evidence constraint, so "
-               "grounded replies are not held to their evidence (docs/facts.md)")
+               "grounded replies are not held to their evidence (docs/deploy.md: the accuracy "
+               "lost)")
 CARRIED = ("carried: the upstream vLLM applies it (service.vllm_plugin; a probe request was "
            "held to its token)")
 UNCHECKED = "declared carried (COGCORE_UPSTREAM_CONSTRAINT=vllm); the probe has not answered yet"
