@@ -231,7 +231,8 @@ def make_engine(settings: Settings, res: Resources, metrics: Metrics) -> Generat
                               max_waiting=settings.max_waiting,
                               retry_after_s=settings.retry_after_s, observer=metrics,
                               constraint=settings.upstream_constraint,
-                              probe_ids=probe_tokens(res.tokenizer))
+                              probe_ids=probe_tokens(res.tokenizer)
+                              if settings.upstream_constraint == "vllm" else None)
     if settings.engine == "llamacpp":
         from service.llamacpp_setup import make_llamacpp_engine
 
