@@ -48,7 +48,7 @@ from service.readiness import Readiness
 from service.routing.router import Router, load_or_fit_router
 from service.serving import Serving
 from service.settings import Settings
-from service.upstream import UpstreamEngine, probe_tokens
+from service.upstream import UpstreamEngine
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -231,8 +231,7 @@ def make_engine(settings: Settings, res: Resources, metrics: Metrics) -> Generat
                               max_waiting=settings.max_waiting,
                               retry_after_s=settings.retry_after_s, observer=metrics,
                               constraint=settings.upstream_constraint,
-                              probe_ids=probe_tokens(res.tokenizer)
-                              if settings.upstream_constraint == "vllm" else None)
+                              tokenizer=res.tokenizer)
     if settings.engine == "llamacpp":
         from service.llamacpp_setup import make_llamacpp_engine
 

@@ -63,7 +63,7 @@ class UpstreamEngine:
                  max_running: int = 64, max_waiting: int = 64, retry_after_s: int = 1,
                  observer: EngineObserver | None = None, connect_tries: int = 4,
                  backoff_s: float = 0.25, constraint: Literal["none", "vllm"] = "none",
-                 probe_ids: tuple[int, int] | None = None) -> None:
+                 tokenizer: Any = None) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers,
                                          timeout=httpx.Timeout(None, connect=10))
@@ -81,7 +81,7 @@ class UpstreamEngine:
         self._warned = False
         # "vllm": the upstream loads service.vllm_plugin, so constraints go in vllm_xargs.
         self.applies_constraints = constraint == "vllm"
-        self.probe_ids = probe_ids  # two tokens that decode to different text (`probe_tokens`)
+        self._tokenizer = tokenizer  # the served model's: its tokens make the probe
 
     @property
     def num_waiting(self) -> int:
@@ -98,11 +98,12 @@ class UpstreamEngine:
     async def carries_constraint(self) -> bool:
         """Whether the upstream applies a constraint sent in `vllm_xargs`: two greedy one-token
         completions of the same prompt, each held to another token, differ only if it does."""
-        if self.probe_ids is None:
-            raise ValueError("no probe tokens: pass probe_ids (probe_tokens(tokenizer))")
+        if self._tokenizer is None:
+            raise ValueError("no tokenizer to make the probe from")
+        probe = _probe_tokens(self._tokenizer)
         texts = []
-        for token in self.probe_ids:
-            body = {"model": self.model, "prompt": [self.probe_ids[0]], "max_tokens": 1,
+        for token in probe:
+            body = {"model": self.model, "prompt": [probe[0]], "max_tokens": 1,
                     "temperature": 0, "vllm_xargs": constraint_xargs(forcing(token))}
             response = await self._client.post("/v1/completions", json=body)
             if response.status_code != 200:
@@ -219,7 +220,7 @@ class UpstreamEngine:
         return now if delta.text else previous
 
 
-def probe_tokens(tokenizer: Any) -> tuple[int, int]:
+def _probe_tokens(tokenizer: Any) -> tuple[int, int]:
     """Two token ids of `tokenizer` that decode to different, non-empty text: held to one or
     the other, an upstream that applies the constraint answers differently."""
     seen: dict[str, int] = {}
