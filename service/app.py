@@ -90,7 +90,8 @@ def load_resources(settings: Settings) -> Resources:
     if settings.load_embedder:
         from retrieval.embedder import CachedEncoder, Embedder
 
-        embedder = CachedEncoder(Embedder(settings.embedder_dir, device="cuda" if cuda else "cpu"),
+        embedder = CachedEncoder(Embedder(settings.embedder_dir, device="cuda" if cuda else "cpu",
+                                          runtime=settings.embedder_runtime),
                                  max_entries=settings.embedding_cache)
     kb = grounding = None
     if settings.load_kb and embedder is not None:

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     kb_url: str | None = None
     embedder_dir: Path | None = None
     load_embedder: bool = True
+    # Where the embedder runs short batches (retrieval.embedder.RUNTIMES): "auto" is ONNX
+    # Runtime on a CPU when it loads and matches torch, else torch.
+    embedder_runtime: Literal["auto", "onnx", "torch"] = "auto"
     embedding_cache: int = Field(4096, ge=0)  # texts whose vectors are kept (a question's reuse)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int | None = None
