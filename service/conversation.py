@@ -27,7 +27,7 @@ OPENERS = frozenset(
     "what which who whom whose when where why how is are was were do does did can could would "
     "tell give name list show find in on at of for the a an i and also so then ok okay thanks "
     "according please it its they their there this that these those he she we you my your "
-    "if but or yes no great nice".split()
+    "if but or yes no great nice let identify provide".split()
 )
 # Phrases that stand for the entity of an earlier turn, longest first.
 REFERENCES = (

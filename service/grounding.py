@@ -17,21 +17,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from cogcore.prompts import Prompt, reader_prompt
-from retrieval.chunker import sentence_spans
 from retrieval.embedder import CachedEncoder
-from service.conversation import canonical_names, holds, standalone_question, value_names
-from service.evidence_constraints import (
-    FUNCTION_WORDS,
+from service.conversation import (
     OPENERS,
-    WORD,
+    canonical_names,
+    holds,
+    standalone_question,
+    value_names,
+)
+from service.evidence_constraints import (
     CopyConstraint,
     EvidenceConstraint,
     copy_constraint,
     evidence_constraint,
 )
+from service.evidence_sentences import EXACT, closest_sentences, sentence_texts
 from service.grounding_batch import MicroBatcher
 from service.routing.questions import Route
 from service.routing.router import Router
@@ -47,9 +48,8 @@ NAME = re.compile(r"\b[A-Z][\w'-]*")
 # ("Make it rhyme.": 0.08) and it is not rewritten. Lower than the route threshold: terse
 # follow-ups of fact ("What about Fermium?") score 0.36 and up on the tune half.
 FOLLOW_UP_MIN_P_FACTS = 0.3
-# A code or a number a question gives ("PEN", "81", ".by", "+352"): an exact lookup, which the
-# embedding (blind to such tokens) scores low, so the lexical match in the store decides.
-EXACT = re.compile(r"(?<![\w.])(?:\.[a-z]{2,3}|\+?\d+(?:[.,]\d+)*|[A-Z]{2,4})(?!\w)")
+# A code or a number a question gives (`EXACT`: "PEN", "81", ".by", "+352") is an exact
+# lookup, which the embedding (blind to such tokens) scores low, so the lexical match decides.
 # A name given as a value ("Suva") is as exact when no other document among its best BM25
 # matches holds it.
 VALUE_HOLDERS = 3
@@ -143,9 +143,11 @@ def alternating(history: Sequence[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def names(text: str) -> list[str]:
-    """Capitalized words of `text`, question openers aside: the names a question hinges on."""
+    """Capitalized words of `text`, an opening word aside ("What", "What's", "I'm", "Tell"):
+    the names a question hinges on."""
     words = NAME.findall(text)
-    return [w for i, w in enumerate(words) if not (i == 0 and w.lower() in OPENERS)]
+    return [w for i, w in enumerate(words)
+            if not (i == 0 and w.lower().split("'")[0] in OPENERS)]
 
 
 class Grounding:
@@ -206,7 +208,7 @@ class Grounding:
                    for ask, r in zip(asks, results, strict=True)]
         if self.settings.evidence_sentences:
             self._prefetch([text for r in results if isinstance(r, _Evidence)
-                            for text in [r.query, *(piece for _, piece in pieces(r.hits))]])
+                            for text in sentence_texts(r.query, r.hits)])
         return [_isolated(self._finish, ask, r) if isinstance(r, _Evidence) else r
                 for ask, r in zip(asks, results, strict=True)]
 
@@ -292,46 +294,9 @@ class Grounding:
                                  self.settings.evidence_lexical_weight)
 
 
-def pieces(hits: Sequence[Hit]) -> list[tuple[int, str]]:
-    """The sentences of the passages, each with its passage's index."""
-    return [(i, hit.text[a:b]) for i, hit in enumerate(hits) for a, b in sentence_spans(hit.text)]
-
-
 def _isolated(step: Callable[..., Any], *args: Any) -> Any:
     """`step(*args)`, or the exception it raised: one request's error is not its batch's."""
     try:
         return step(*args)
     except Exception as exc:  # noqa: BLE001 - handed to that request's caller, who raises it
         return exc
-
-
-def content_words(text: str) -> set[str]:
-    """Lowercased words of `text` without question openers and function words."""
-    return {w for w in WORD.findall(text.lower()) if w not in FUNCTION_WORDS}
-
-
-def closest_sentences(query: str, hits: list[Hit], encode: Callable[[list[str]], np.ndarray],
-                      count: int, lexical_weight: float) -> list[Hit]:
-    """Each passage cut down to its sentences closest to the query, best passages first.
-
-    A small reader confuses look-alike facts of one long passage ("the currency code of Ghana
-    is GHS" for its internet domain); the sentences nearest the question keep the answer and
-    drop most distractors. Nearness is the embedding's cosine plus `lexical_weight` times the
-    share of the question's content words the sentence holds: the embedding alone prefers "the
-    capital of Samoa is Apia" to "the capital of American Samoa is Bishkek" for a question
-    about American Samoa.
-    """
-    cut = pieces(hits)
-    if not cut:
-        return hits
-    vectors = encode([query] + [text for _, text in cut])
-    scores = vectors[1:] @ vectors[0]
-    asked = content_words(query)
-    if lexical_weight and asked:
-        scores = scores + lexical_weight * np.array(
-            [len(asked & content_words(text)) / len(asked) for _, text in cut])
-    chosen = sorted(np.argsort(-scores, kind="stable")[:count])
-    kept: dict[int, list[str]] = {}
-    for j in chosen:
-        kept.setdefault(cut[j][0], []).append(cut[j][1])
-    return [replace(hits[i], text=" ".join(kept[i])) for i in sorted(kept)]

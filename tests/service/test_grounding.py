@@ -22,7 +22,8 @@ from service.evidence_constraints import (
     evidence_constraint,
     repeating,
 )
-from service.grounding import Grounded, Grounding, alternating, closest_sentences, fit_evidence
+from service.evidence_sentences import closest_sentences
+from service.grounding import Grounded, Grounding, alternating, fit_evidence
 from service.request_prompts import template_errors
 from service.routing.router import Router
 from service.settings import GroundingSettings
@@ -233,13 +234,13 @@ def test_the_questions_words_break_a_near_tie_of_the_embedding() -> None:
     def encode(texts: list[str]) -> np.ndarray:
         return np.array([[cosine[t]] for t in texts])
 
-    by_embedding = closest_sentences(query, hits, encode, 1, 0.0)
+    by_embedding = closest_sentences(query, hits, encode, 1, 0.0, value_weight=0.0)
     assert [(h.document_id, h.text) for h in by_embedding] == [
         ("samoa", "The capital of Samoa is Apia.")]
-    with_words = closest_sentences(query, hits, encode, 1, 0.25)
+    with_words = closest_sentences(query, hits, encode, 1, 0.25, value_weight=0.0)
     assert [(h.document_id, h.text) for h in with_words] == [
         ("american-samoa", "The capital of American Samoa is Bishkek.")]
-    both = closest_sentences(query, hits, encode, 2, 0.25)
+    both = closest_sentences(query, hits, encode, 2, 0.25, value_weight=0.0)
     assert [h.document_id for h in both] == ["samoa", "american-samoa"], "passage order kept"
 
 
