@@ -37,6 +37,10 @@ EXACT = re.compile(r"(?<![\w.])(?:\.[a-z]{2,3}|\+?\d+(?:[.,]\d+)*|[A-Z]{2,4})(?!
 # of 87 right sentences at 1.0, 79-82 from 0.5 to 2.0; the author's own phrasings over the tune
 # half's entities: 64 -> 66 of 73).
 VALUE_FREE_WEIGHT = 1.0
+# The value-free view is embedded for this many sentences, the best by the other two scores
+# (each costs an embedding inside the request).
+FINALISTS = 3
+Encode = Callable[[list[str]], np.ndarray]
 
 
 def pieces(hits: Sequence[Hit]) -> list[tuple[int, str]]:
@@ -63,31 +67,54 @@ def without_values(sentence: str, question: str) -> str:
     return out if WORD.search(out) else sentence
 
 
-def sentence_texts(query: str, hits: Sequence[Hit], value_weight: float = VALUE_FREE_WEIGHT
-                   ) -> list[str]:
-    """Every text `closest_sentences` embeds for `query` over `hits`, the query first."""
-    texts = [query] + [text for _, text in pieces(hits)]
-    if value_weight:
-        texts += [without_values(text, query) for text in texts[1:]]
-    return texts
+def sentence_texts(query: str, hits: Sequence[Hit]) -> list[str]:
+    """The texts `closest_sentences` embeds first for `query` over `hits`: the query, then
+    every sentence (their value-free views come after, for the best few: `value_free_texts`)."""
+    return [query] + [text for _, text in pieces(hits)]
 
 
-def closest_sentences(query: str, hits: list[Hit], encode: Callable[[list[str]], np.ndarray],
-                      count: int, lexical_weight: float,
-                      value_weight: float = VALUE_FREE_WEIGHT) -> list[Hit]:
+def value_free_texts(query: str, hits: Sequence[Hit], encode: Encode, count: int,
+                     lexical_weight: float) -> list[str]:
+    """The value-free views `closest_sentences` embeds second: of the sentences it weighs."""
+    cut = pieces(hits)
+    if not cut:
+        return []
+    scores = _whole_scores(query, cut, encode, lexical_weight)
+    return [without_values(cut[j][1], query) for j in _finalists(scores, count)]
+
+
+def _whole_scores(query: str, cut: list[tuple[int, str]], encode: Encode,
+                  lexical_weight: float) -> np.ndarray:
+    """Each sentence's cosine to `query`, plus the share of the question's words it holds."""
+    vectors = encode([query] + [text for _, text in cut])
+    scores = vectors[1:] @ vectors[0]
+    asked = content_words(query)
+    if lexical_weight and asked:
+        scores = scores + lexical_weight * np.array(
+            [len(asked & content_words(text)) / len(asked) for _, text in cut])
+    return scores
+
+
+def _finalists(scores: np.ndarray, count: int) -> list[int]:
+    """The sentences the value-free view weighs: the best FINALISTS (or `count`) by the rest."""
+    return [int(j) for j in np.argsort(-scores, kind="stable")[:max(count, FINALISTS)]]
+
+
+def closest_sentences(query: str, hits: list[Hit], encode: Encode, count: int,
+                      lexical_weight: float, value_weight: float = VALUE_FREE_WEIGHT
+                      ) -> list[Hit]:
     """Each passage cut down to its `count` sentences nearest `query` (module docstring), best
     passages first; the passages' order is kept."""
     cut = pieces(hits)
     if not cut:
         return hits
-    vectors = encode(sentence_texts(query, hits, value_weight))
-    scores = vectors[1:len(cut) + 1] @ vectors[0]
+    scores = _whole_scores(query, cut, encode, lexical_weight)
     if value_weight:
-        scores = scores + value_weight * (vectors[len(cut) + 1:] @ vectors[0])
-    asked = content_words(query)
-    if lexical_weight and asked:
-        scores = scores + lexical_weight * np.array(
-            [len(asked & content_words(text)) / len(asked) for _, text in cut])
+        finalists = _finalists(scores, count)
+        views = encode([query] + [without_values(cut[j][1], query) for j in finalists])
+        weighed = np.full(len(cut), -np.inf)
+        weighed[finalists] = scores[finalists] + value_weight * (views[1:] @ views[0])
+        scores = weighed
     chosen = sorted(np.argsort(-scores, kind="stable")[:count])
     kept: dict[int, list[str]] = {}
     for j in chosen:

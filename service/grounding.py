@@ -32,7 +32,13 @@ from service.evidence_constraints import (
     copy_constraint,
     evidence_constraint,
 )
-from service.evidence_sentences import EXACT, closest_sentences, sentence_texts
+from service.evidence_sentences import (
+    EXACT,
+    VALUE_FREE_WEIGHT,
+    closest_sentences,
+    sentence_texts,
+    value_free_texts,
+)
 from service.grounding_batch import MicroBatcher
 from service.routing.questions import Route
 from service.routing.router import Router
@@ -154,7 +160,7 @@ class Grounding:
     """Routes, retrieves and decides whether the evidence is enough to answer."""
 
     def __init__(self, kb: KnowledgeBase, router: Router, settings: GroundingSettings,
-                 reader: Reader = "copy") -> None:
+                 reader: Reader = "copy", value_weight: float = VALUE_FREE_WEIGHT) -> None:
         self.kb = kb
         self.router = router
         self.settings = settings
@@ -162,6 +168,9 @@ class Grounding:
         # "restate": it may restate the question with the evidence's tokens (the earlier
         # reader). Chosen on benchmarks/paraphrase_eval.py's tune half (docs/facts.md).
         self.reader = reader
+        # The evidence sentence's score without its values, beside the whole sentence's
+        # (`service.evidence_sentences`; 0: the whole sentence and the question's words only).
+        self.value_weight = value_weight
         # Concurrent requests' grounding, batched on one worker thread (`aground`).
         self.batcher = MicroBatcher(self.ground_batch, settings.batch_window_ms / 1000,
                                     name="cogcore-grounding")
@@ -206,9 +215,12 @@ class Grounding:
         self._prefetch([r for r in results if isinstance(r, str)])
         results = [_isolated(self._retrieve, ask, r) if isinstance(r, str) else r
                    for ask, r in zip(asks, results, strict=True)]
+        found = [r for r in results if isinstance(r, _Evidence)]
         if self.settings.evidence_sentences:
-            self._prefetch([text for r in results if isinstance(r, _Evidence)
-                            for text in sentence_texts(r.query, r.hits)])
+            self._prefetch([text for r in found for text in sentence_texts(r.query, r.hits)])
+            if self.value_weight:  # a request's error is raised again where it reads them
+                views = [_isolated(self._value_free_texts, r) for r in found]
+                self._prefetch([text for v in views if isinstance(v, list) for text in v])
         return [_isolated(self._finish, ask, r) if isinstance(r, _Evidence) else r
                 for ask, r in zip(asks, results, strict=True)]
 
@@ -288,10 +300,16 @@ class Grounding:
         query = standalone_question(turns, functools.cache(self.kb.knows))
         return query if len(query.encode()) <= limit else turns[-1]
 
+    def _value_free_texts(self, found: _Evidence) -> list[str]:
+        """What `_closest_sentences` embeds second for `found`: the finalists' views."""
+        return value_free_texts(found.query, found.hits, self.kb.embedder.encode,
+                                self.settings.evidence_sentences,
+                                self.settings.evidence_lexical_weight)
+
     def _closest_sentences(self, query: str, hits: list[Hit]) -> list[Hit]:
         return closest_sentences(query, hits, self.kb.embedder.encode,
                                  self.settings.evidence_sentences,
-                                 self.settings.evidence_lexical_weight)
+                                 self.settings.evidence_lexical_weight, self.value_weight)
 
 
 def _isolated(step: Callable[..., Any], *args: Any) -> Any:
