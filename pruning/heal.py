@@ -11,7 +11,10 @@ vocabulary trim, so that the core learns its own tokenization of the same text.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -22,7 +25,7 @@ from pruning.calibration import Batch, iterate
 from pruning.compact import decoder_layers, mlp_modules
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 console = Console(stderr=True)
 
@@ -130,41 +133,201 @@ def refit_down_proj(
     return residuals
 
 
+Targets = Callable[[Any], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
+"""A batch -> the student's input ids and attention mask, where it is scored, and the target
+probabilities over the student's vocabulary at those positions (row-major order)."""
+
+
+def same_ids_targets(teacher: PreTrainedModel, vocab: int) -> Targets:
+    """The teacher on the student's own ids, renormalized over the student's first `vocab` ids.
+
+    Right when the student's ids are a prefix of the teacher's, not after a re-indexing trim.
+    After a trim alone (no other change) the two then agree exactly: see `aligned_targets`.
+    """
+
+    @torch.no_grad()
+    def targets(batch: Batch) -> tuple[torch.Tensor, ...]:
+        batch = batch.to(teacher.device)
+        real = batch.attention_mask.bool()
+        logits = teacher(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        return (batch.input_ids, batch.attention_mask, real,
+                logits[real][:, :vocab].float().softmax(-1))
+
+    return targets
+
+
+def embeddings_only(name: str) -> bool:
+    """The parameter filter of an embedding adaptation: the (tied) token embedding matrix."""
+    return "embed_tokens" in name or name.endswith("lm_head.weight")
+
+
 def distill(
     student: PreTrainedModel,
     teacher: PreTrainedModel,
-    batches: Sequence[Batch],
+    batches: Sequence[Any],
     *,
     steps: int,
     lr: float = 5e-5,
+    trainable: Callable[[str], bool] | None = None,
+    targets: Targets | None = None,
+    max_seconds: float | None = None,
 ) -> list[float]:
-    """A short KL(teacher ‖ student) distillation on retain text; returns the loss per step.
+    """A short KL(teacher ‖ student) distillation; returns the loss per step.
 
-    A student with a trimmed vocabulary (its ids a prefix of the teacher's) learns the teacher's
-    next-token distribution renormalized over the tokens it kept.
+    By default on the student's ids with every parameter trained (`same_ids_targets`);
+    `trainable` picks the parameters by name (the rest stay frozen), `targets` the teacher's
+    view (`aligned_targets`: the teacher reads its own tokens), `max_seconds` stops it early.
     """
     if steps <= 0:
         return []
-    vocab = student.get_output_embeddings().out_features
+    targets = targets or same_ids_targets(teacher, student.get_output_embeddings().out_features)
+    named = dict(student.named_parameters())
+    params = [p for name, p in named.items() if trainable is None or trainable(name)]
+    if not params:
+        raise ValueError("no parameter of the student matches the filter")
+    frozen = [p for p in named.values()
+              if p.requires_grad and not any(p is q for q in params)]
+    for p in frozen:
+        p.requires_grad_(False)
     student.train()
-    optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
-    losses = []
-    cycle = itertools.cycle(batches)
-    for _ in track(range(steps), "distilling from the base", console=console):
-        batch = next(cycle).to(student.device)
-        real = batch.attention_mask.bool()
-        with torch.no_grad():
-            target = teacher(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-            target_logp = target.logits[real][:, :vocab].float().log_softmax(-1)
-        logits = student(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        loss = torch.nn.functional.kl_div(
-            logits[real].float().log_softmax(-1), target_logp, log_target=True,
-            reduction="batchmean",
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    student.eval()
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    losses: list[float] = []
+    cycle, started = itertools.cycle(batches), time.perf_counter()
+    try:
+        for _ in track(range(steps), "distilling from the base", console=console):
+            if max_seconds is not None and time.perf_counter() - started > max_seconds:
+                break
+            input_ids, mask, where, probs = targets(next(cycle))
+            logits = student(input_ids=input_ids.to(student.device),
+                             attention_mask=mask.to(student.device)).logits
+            logp = logits[where.to(student.device)].float().log_softmax(-1)
+            probs = probs.to(logp.device)
+            # KL(p ‖ q) = Σ p log p − Σ p log q; p may hold zeros (xlogy(0, 0) = 0).
+            loss = (torch.xlogy(probs, probs) - probs * logp).sum(-1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        student.eval()
     return losses
+
+
+class PieceMap:
+    """How a trimmed tokenizer splits each token of the full one (its BPE applied to the token).
+
+    `first[t]`: the student id of teacher token t's first piece. `continuing[prefix]`: the
+    teacher tokens whose pieces start with `prefix` and go on, and the piece that follows it.
+    """
+
+    def __init__(self, teacher_tokenizer: PreTrainedTokenizerBase,
+                 student_tokenizer: PreTrainedTokenizerBase) -> None:
+        full, kept = teacher_tokenizer.get_vocab(), student_tokenizer.get_vocab()
+        bpe = student_tokenizer.backend_tokenizer.model
+        self.pieces: list[tuple[int, ...]] = [()] * (max(full.values()) + 1)
+        for token, tid in full.items():
+            self.pieces[tid] = ((kept[token],) if token in kept
+                                else tuple(piece.id for piece in bpe.tokenize(token)))
+        if not all(self.pieces):
+            raise ValueError("a token of the full vocabulary has no pieces in the trimmed one")
+        self.first = torch.tensor([p[0] for p in self.pieces])
+        grouped: dict[tuple[int, ...], list[tuple[int, int]]] = defaultdict(list)
+        for tid, pieces in enumerate(self.pieces):
+            for depth in range(1, len(pieces)):
+                grouped[pieces[:depth]].append((tid, pieces[depth]))
+        self.continuing = {key: (torch.tensor([t for t, _ in pairs]),
+                                 torch.tensor([n for _, n in pairs]))
+                           for key, pairs in grouped.items()}
+
+
+@dataclass(frozen=True)
+class AlignedBatch:
+    """Windows of text as the teacher's ids and as the student's pieces of those ids.
+
+    Student position `rows[i]` (batch, position) predicts from the teacher's distribution at
+    `sources[i]`: the next teacher token's first piece when `prefixes[i]` is None (the student
+    is at a teacher token's end), else the piece after `prefixes[i]` inside the same token.
+    """
+
+    teacher_ids: torch.Tensor
+    student_ids: torch.Tensor
+    student_mask: torch.Tensor
+    rows: torch.Tensor
+    sources: torch.Tensor
+    prefixes: list[tuple[int, ...] | None]
+
+    @property
+    def scored_tokens(self) -> int:
+        """How many student positions carry a target."""
+        return len(self.prefixes)
+
+
+def aligned_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap,
+                    texts: Sequence[str], *, window: int = 128,
+                    batch_size: int = 8) -> list[AlignedBatch]:
+    """`texts` (joined by blank lines) cut into windows of `window` teacher tokens, batched."""
+    ids = teacher_tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    windows = [ids[i : i + window] for i in range(0, len(ids) - window + 1, window)]
+    out = []
+    for start in range(0, len(windows), batch_size):
+        group = windows[start : start + batch_size]
+        seqs: list[list[int]] = []
+        rows, sources, prefixes = [], [], []
+        for b, teacher_ids in enumerate(group):
+            seq: list[int] = []
+            for j, tid in enumerate(teacher_ids):
+                split = pieces.pieces[tid]
+                for i in range(len(split)):
+                    if i == len(split) - 1 and j + 1 < len(teacher_ids):
+                        rows.append((b, len(seq) + i)), sources.append((b, j))
+                        prefixes.append(None)
+                    elif i < len(split) - 1 and j >= 1:
+                        rows.append((b, len(seq) + i)), sources.append((b, j - 1))
+                        prefixes.append(split[: i + 1])
+                seq.extend(split)
+            seqs.append(seq)
+        length = max(map(len, seqs))
+        student = torch.zeros(len(seqs), length, dtype=torch.long)
+        mask = torch.zeros_like(student)
+        for b, seq in enumerate(seqs):
+            student[b, : len(seq)], mask[b, : len(seq)] = torch.tensor(seq), 1
+        out.append(AlignedBatch(torch.tensor(group), student, mask, torch.tensor(rows),
+                                torch.tensor(sources), prefixes))
+    return out
+
+
+def aligned_targets(teacher: PreTrainedModel, pieces: PieceMap, vocab: int) -> Targets:
+    """The teacher reading its own tokens, its next-token distribution marginalized onto the
+    student's next piece (the first piece of the next token, or the next piece of this one).
+
+    The only teacher view that teaches a trimmed model anything about its new splits: on the
+    student's own ids the teacher is the trimmed model's unchanged ancestor.
+    """
+
+    @torch.no_grad()
+    def targets(batch: AlignedBatch) -> tuple[torch.Tensor, ...]:
+        logits = teacher(input_ids=batch.teacher_ids.to(teacher.device)).logits
+        probs = logits[..., : len(pieces.pieces)].float().softmax(-1)
+        source = probs[batch.sources[:, 0], batch.sources[:, 1]].cpu()
+        out = torch.zeros(len(source), vocab)
+        ends = torch.tensor([p is None for p in batch.prefixes])
+        out[ends] = out[ends].index_add_(1, pieces.first, source[ends])
+        for i, prefix in enumerate(batch.prefixes):
+            if prefix is None:
+                continue
+            ids, following = pieces.continuing[prefix]
+            out[i].index_add_(0, following, source[i, ids])
+            total = out[i].sum()
+            if total > 0:
+                out[i] /= total
+            else:  # the teacher gave the token itself no mass in float32: the text decides
+                b, k = batch.rows[i]
+                out[i, batch.student_ids[b, k + 1]] = 1.0
+        where = torch.zeros_like(batch.student_mask, dtype=torch.bool)
+        where[batch.rows[:, 0], batch.rows[:, 1]] = True
+        return batch.student_ids, batch.student_mask, where, out
+
+    return targets

@@ -15,7 +15,14 @@ import torch
 from evaluation.cost import parameter_counts
 from pruning.calibration import CalibrationSets
 from pruning.compact import compact_mlp, intermediate_size, keep_top
-from pruning.heal import distill, refit_down_proj
+from pruning.heal import (
+    PieceMap,
+    aligned_batches,
+    aligned_targets,
+    distill,
+    embeddings_only,
+    refit_down_proj,
+)
 from pruning.kfac import KfacConfig
 from pruning.methods import EDITS, SCORERS, Method, PruneConfigError, parse_method
 from pruning.scoring import ContrastiveConfig
@@ -38,6 +45,8 @@ class PruneConfig:
     refit_prose_chars: int = 0  # general prose the refit also reproduces (pruning/corpus.py)
     vocab_size: int | None = None  # keep the most frequent tokens only (pruning/vocab.py)
     vocab_selection: str = "use"  # "use": the keep-set by use; "rank": ids below vocab_size
+    adapt_embeddings_steps: int = 0  # after the trim: embeddings only, base reading its tokens
+    adapt_embeddings_lr: float = 3e-4
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     kfac: KfacConfig = field(default_factory=KfacConfig)
 
@@ -72,6 +81,8 @@ def _check(model: PreTrainedModel, cfg: PruneConfig) -> Method:
                                f"too, e.g. {cfg.method}+{next(iter(SCORERS))}")
     if method.scorer is not None and not cut:
         raise PruneConfigError(f"{cfg.method} needs a width below {full} (or a sparsity)")
+    if cfg.adapt_embeddings_steps and cfg.vocab_size is None:
+        raise PruneConfigError("adapting the embeddings needs a vocabulary trim (a vocab size)")
     if method.edit is not None:
         try:
             EDITS[method.edit].check(model, cfg)
@@ -120,6 +131,10 @@ def prune(
         # core is healed on text as its own tokenizer splits it.
         result.tokenizer = trim_vocabulary(core, tokenizer, cfg.vocab_size,
                                            selection=cfg.vocab_selection)
+    if cfg.adapt_embeddings_steps:
+        result.details["adapt_embeddings_loss_first_last"] = adapt_embeddings(
+            core, base, tokenizer, result.tokenizer, cfg)
+        result.seconds["adapt_embeddings"], clock = time.perf_counter() - clock, time.perf_counter()
     if cfg.heal_steps:
         batches = (data.retain_batches() if cfg.vocab_size is None
                    else data.retain_batches_for(result.tokenizer))
@@ -128,3 +143,20 @@ def prune(
         result.seconds["distill"] = time.perf_counter() - clock
     result.params_after = parameter_counts(core)[0]
     return result
+
+
+def adapt_embeddings(core: PreTrainedModel, base: PreTrainedModel,
+                     tokenizer: PreTrainedTokenizerBase, trimmed: PreTrainedTokenizerBase,
+                     cfg: PruneConfig, window: int = 128, batch_size: int = 8) -> list[float]:
+    """Distill the core's embedding matrix alone from the base reading its own tokens, on the
+    offline prose corpus (no evaluation text); the first and last step's loss."""
+    from pruning.corpus import general_corpus
+
+    pieces = PieceMap(tokenizer, trimmed)
+    chars = 6 * window * batch_size * cfg.adapt_embeddings_steps  # about 4.5 per token
+    batches = aligned_batches(tokenizer, pieces, general_corpus(chars), window=window,
+                              batch_size=batch_size)
+    targets = aligned_targets(base, pieces, core.get_output_embeddings().out_features)
+    losses = distill(core, base, batches, steps=cfg.adapt_embeddings_steps,
+                     lr=cfg.adapt_embeddings_lr, trainable=embeddings_only, targets=targets)
+    return [losses[0], losses[-1]]
