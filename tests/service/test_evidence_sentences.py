@@ -104,3 +104,19 @@ def test_the_real_embedder_reads_the_subregion_for_a_part_of_the_continent() -> 
     people = closest_sentences("How are the people of Portugal called?",
                                [_hit("portugal", PORTUGAL)], encode, 1, 0.25)[0].text
     assert people == "A person from Portugal is called Portuguese."
+
+
+def test_a_sentence_two_passages_hold_is_one_finalist() -> None:
+    """Overlapping chunks repeat sentences; the value-free view still weighs four others."""
+    asked = "Where is the government of Nauru based?"
+    repeated = "The population of Nauru is 10,084."
+    hits = [_hit("nauru", f"{repeated} The capital of Nauru is Yaren. A. B. C."),
+            _hit("nauru", f"{repeated} D.")]
+    whole = {asked: 1.0, repeated: 0.9, "The capital of Nauru is Yaren.": 0.5,
+             "A.": 0.8, "B.": 0.7, "C.": 0.1, "D.": 0.6}
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return np.array([[whole.get(t, 0.0)] for t in texts])
+
+    views = value_free_texts(asked, hits, encode, 1, 0.0)
+    assert views == [without_values(t, asked) for t in (repeated, "A.", "B.", "D.")]
