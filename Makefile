@@ -9,7 +9,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install base core kb serve test lint reliability console-test llamacpp llamacpp-test clean
+.PHONY: install base core kb serve test lint reliability console-test llamacpp llamacpp-test llama-server clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,24 @@ llamacpp: install  ## Optional: llama.cpp in-process (compiles llama-cpp-python:
 
 llamacpp-test: llamacpp core  ## GGUF export against llama.cpp itself: token ids and greedy output, base and core
 	$(BIN)/pytest -m llamacpp -v
+
+# llama.cpp's own server, to compare with (benchmarks/serve_throughput.py --servers
+# ...,llama-server-q8_0): built from the llama.cpp source that the pinned llama-cpp-python carries.
+LLAMA_CPP_PYTHON := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | cut -d= -f3)
+LLAMA_DIR := artifacts/llama.cpp
+llama-server: $(LLAMA_DIR)/bin/llama-server  ## Optional: llama.cpp's llama-server binary (about 15 minutes on 2 cores)
+
+$(LLAMA_DIR)/bin/llama-server: install
+	rm -rf $(LLAMA_DIR)/src $(LLAMA_DIR)/build && mkdir -p $(LLAMA_DIR)/src
+	$(BIN)/pip download --quiet --no-binary :all: --no-deps \
+	  llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(LLAMA_DIR)/src
+	tar xzf $(LLAMA_DIR)/src/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(LLAMA_DIR)/src
+	cmake -S $(LLAMA_DIR)/src/llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp \
+	  -B $(LLAMA_DIR)/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+	  -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF
+	cmake --build $(LLAMA_DIR)/build --target llama-server -j$$(nproc)
+	install -D $(LLAMA_DIR)/build/bin/llama-server $@
 
 clean:
 	rm -rf $(VENV) artifacts

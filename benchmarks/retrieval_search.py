@@ -20,7 +20,7 @@ import numpy as np
 from retrieval_common import percentiles_ms, rss_mib, synthetic_texts, timed, write_report
 
 from retrieval.documents import Document, validate
-from retrieval.embedder import Embedder
+from retrieval.embedder import RUNTIMES, Embedder
 from retrieval.knowledge_base import STORE_FILE, KBSettings, KnowledgeBase
 from retrieval.store import DocumentStore, WritePlan
 
@@ -107,18 +107,34 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--unique", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="the embedder's runtime for the searches; the query's embedding "
+                             "alone is timed on both torch and ONNX Runtime")
     parser.add_argument("--out", type=Path, default=Path("artifacts/reports"))
     args = parser.parse_args()
-    embedder = Embedder()
+    embedder = Embedder(runtime=args.runtime)
     texts = synthetic_texts(args.unique, seed=2)
     vectors, embed_s = timed(lambda: embedder.encode(texts))
     queries = synthetic_texts(args.queries, seed=3)
+    by_runtime = {}
+    for runtime in ("torch", "onnx"):  # interleaved per query: the same load on both
+        by_runtime[runtime] = (Embedder(runtime=runtime), [])
+        by_runtime[runtime][0].encode(queries[:1])
+    for q in queries:
+        for timer, times in by_runtime.values():
+            times.append(timed(lambda q=q, e=timer: e.encode([q]))[1])
     query_embed = [timed(lambda q=q: embedder.encode([q]))[1] for q in queries]
     report: dict = {"unique_embedded": args.unique, "embed_unique_s": embed_s,
-                    "query_embedding": percentiles_ms(query_embed), "sizes": {}}
+                    "runtime": embedder.runtime, "query_embedding": percentiles_ms(query_embed),
+                    "query_embedding_by_runtime": {r: percentiles_ms(t)
+                                                   for r, (_, t) in by_runtime.items()},
+                    "sizes": {}}
+    alone = report["query_embedding_by_runtime"]
     lines = ["# Dense search latency (query embedding included)", "",
              f"{args.unique} real embeddings plus perturbed copies; {args.queries} queries; "
-             f"query embedding alone p50 {report['query_embedding']['p50_ms']:.1f} ms.", "",
+             f"embedder runtime {embedder.runtime}: query embedding alone p50 "
+             f"{report['query_embedding']['p50_ms']:.1f} ms (torch {alone['torch']['p50_ms']:.1f}"
+             f" ms, ONNX Runtime {alone['onnx']['p50_ms']:.1f} ms, interleaved).", "",
              "| chunks | index | open+rebuild (s) | p50 (ms) | p99 (ms) | search alone p50 (ms) "
              "| recall@10 vs exact | RSS (MiB) |", "|---|---|---|---|---|---|---|---|"]
     precomputed = Precomputed(embedder, queries)

@@ -1,4 +1,5 @@
-"""Streaming throughput of `cogcore serve` against `transformers serve`, same checkpoint.
+"""Streaming throughput of `cogcore serve` against `transformers serve` and llama.cpp's
+`llama-server`, same checkpoint.
 
 Starts the servers on 127.0.0.1, drives each with the same streaming chat load (fixed prompts,
 fixed max_tokens, a bounded number of requests per concurrency level), the servers taking turns
@@ -7,6 +8,12 @@ ratios.
 
     .venv/bin/python benchmarks/serve_throughput.py [--model DIR] [--clients 1,8,32]
         [--servers cogcore,transformers-cb,cogcore-base --base-src OLD_CHECKOUT]
+        [--servers cogcore-llamacpp-q8_0,llama-server-q8_0 --llama-server PATH] [--out FILE]
+
+`llama-server-<type>` serves the checkpoint's GGUF export at that type (the file the llama.cpp
+engine serves, `artifacts/cache/gguf/`) with `--parallel 32` slots and continuous batching;
+`--llama-server` names the binary (`make llama-server` builds it). Each server's peak resident
+memory (VmHWM) is reported at the end.
 """
 
 from __future__ import annotations
@@ -45,10 +52,35 @@ class Run:
     itl: list[float] = field(default_factory=list)
 
 
-def start(kind: str, model: Path, port: int, threads: int, base_src: Path | None = None
-          ) -> subprocess.Popen:
+def gguf_export(model: Path, out_type: str) -> Path:
+    """The checkpoint's GGUF at `out_type`, exported once (the llama.cpp engine's own cache)."""
+    from service.llamacpp_setup import gguf_path
+    from service.settings import Settings
+
+    return gguf_path(Settings(model_dir=model, gguf_type=out_type))
+
+
+def start_llama_server(binary: Path, model: Path, out_type: str, port: int, threads: int
+                       ) -> subprocess.Popen:
+    """llama.cpp's own server on the same checkpoint: 32 slots sharing one 16384-cell cache,
+    as the llama.cpp engine's defaults."""
+    cmd = [str(binary), "-m", str(gguf_export(model, out_type)), "--host", "127.0.0.1",
+           "--port", str(port), "--threads", str(threads), "--threads-batch", str(threads),
+           "--ctx-size", "16384", "--parallel", "32", "--cont-batching", "--kv-unified",
+           "--no-webui", "--log-disable"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start(kind: str, model: Path, port: int, threads: int, base_src: Path | None = None,
+          llama_server: Path | None = None) -> subprocess.Popen:
     """Start one server kind ('cogcore', 'cogcore-base': the code at `base_src`,
-    'transformers', 'transformers-cb')."""
+    'transformers', 'transformers-cb', 'llama-server-<type>')."""
+    if kind.startswith("llama-server-"):
+        if llama_server is None or not llama_server.is_file():
+            raise SystemExit(f"{kind}: no llama-server binary at {llama_server} "
+                             "(`make llama-server`, or --llama-server PATH)")
+        return start_llama_server(llama_server, model, kind.removeprefix("llama-server-"),
+                                  port, threads)
     cwd = base_src if kind == "cogcore-base" and base_src else REPO
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads),
            "COGCORE_TORCH_THREADS": str(threads),
@@ -142,8 +174,17 @@ def report(kind: str, clients: int, r: Run) -> None:
           f"({r.tokens} tokens, {r.wall_s:.1f}s, load {os.getloadavg()[0]:.1f})", flush=True)
 
 
+def peak_rss_mib(pid: int) -> float:
+    """A process's peak resident memory (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rounds: int,
-          threads: int, base_src: Path | None = None) -> dict[str, dict[int, Run]]:
+          threads: int, base_src: Path | None = None, llama_server: Path | None = None,
+          peaks: dict[str, float] | None = None) -> dict[str, dict[int, Run]]:
     """Start every server, then run each load level on each server in turn.
 
     The servers take turns level by level (in reversed order every other level) rather than
@@ -154,7 +195,7 @@ def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rou
         for kind in kinds:
             port = free_port()
             urls[kind] = f"http://127.0.0.1:{port}"
-            processes[kind] = start(kind, model, port, threads, base_src)
+            processes[kind] = start(kind, model, port, threads, base_src, llama_server)
         for kind in kinds:
             wait_ready(urls[kind], processes[kind])
         names = {k: served_model(urls[k]) if k.startswith("cogcore") else str(model)
@@ -176,6 +217,10 @@ def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rou
                     continue
                 results[kind][clients] = run
                 report(kind, clients, run)
+        for kind, process in processes.items():
+            if peaks is not None:
+                peaks[kind] = peak_rss_mib(process.pid)
+                print(f"{kind:16s} peak RSS {peaks[kind]:7.1f} MiB", flush=True)
         return results
     finally:
         for process in processes.values():
@@ -201,11 +246,31 @@ def main() -> None:
     parser.add_argument("--base-src", type=Path,
                         help="another checkout of this repo (say `git worktree add` of an "
                              "older commit) whose service runs as 'cogcore-base'")
+    parser.add_argument("--llama-server", type=Path,
+                        default=REPO / "artifacts/llama.cpp/bin/llama-server",
+                        help="llama.cpp's server binary, for the 'llama-server-<type>' servers")
+    parser.add_argument("--out", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
+    peaks: dict[str, float] = {}
     results = bench(args.servers.split(","), args.model, levels, args.max_tokens, args.rounds,
-                    args.threads, args.base_src)
+                    args.threads, args.base_src, args.llama_server, peaks)
     tps = {k: {c: r.tokens / r.wall_s for c, r in v.items()} for k, v in results.items()}
+    for kind in tps:  # each llama.cpp engine against llama-server at the same type
+        other = f"llama-server-{kind.removeprefix('cogcore-llamacpp-')}"
+        if kind.startswith("cogcore-llamacpp-") and other in tps:
+            for clients in sorted(set(tps[kind]) & set(tps[other])):
+                print(f"{kind} / {other} at {clients} clients: "
+                      f"{tps[kind][clients] / tps[other][clients]:.2f}x")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "command": " ".join(sys.argv), "model": str(args.model), "threads": args.threads,
+            "max_tokens": args.max_tokens, "peak_rss_mib": peaks,
+            "servers": {k: {str(c): {"tokens_per_s": r.tokens / r.wall_s, "tokens": r.tokens,
+                                     "ttft_p50_ms": pct(r.ttft, 50), "itl_p50_ms": pct(r.itl, 50)}
+                            for c, r in v.items()} for k, v in results.items()},
+            "load_average": os.getloadavg()}, indent=1))
     top = max(levels)
     if top in tps.get("cogcore", {}):
         ours = tps["cogcore"]
