@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--prose-chars", type=int, default=2_000_000)
     parser.add_argument("--window", type=int, default=128)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--skip", type=int, default=0,
+                        help="training batches to pass over (those a previous run trained on)")
     parser.add_argument("--suites", default=SUITES)
     parser.add_argument("--tasks", default="addition")
     parser.add_argument("--before", type=Path, help="the unadapted model's figures (partial run)")
@@ -87,7 +89,7 @@ def main() -> None:
     model, tokenizer = student(args, base)
     pieces = PieceMap(teacher_tokenizer, tokenizer)
     batches = aligned_batches(teacher_tokenizer, pieces, training_texts(args.prose_chars),
-                              window=args.window, batch_size=args.batch)
+                              window=args.window, batch_size=args.batch)[args.skip :]
     started = time.perf_counter()
     losses = distill(model, teacher, batches, steps=len(batches), lr=args.lr,
                      trainable=embeddings_only, max_seconds=args.seconds,
