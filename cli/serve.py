@@ -26,10 +26,6 @@ def serve(
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if (engine or os.environ.get("COGCORE_ENGINE")) == "llamacpp":
-        # llama.cpp's OpenMP threads spin at each barrier and collapse where a core is busy;
-        # read once, when OpenMP loads (with torch), so set before anything imports it.
-        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     import uvicorn
 
     from retrieval.backends import is_database_url

@@ -9,10 +9,10 @@ every row with one batch of one token per row. Tokens are chosen in Python over 
 logits by `service.sampling`, so the evidence constraint, the logits processors and the
 seeded sampling behave exactly as on the torch engine.
 
-llama.cpp's OpenMP threads spin while they wait for each other: where the cores are shared,
-run with `OMP_WAIT_POLICY=passive` in the environment before the process starts (`cogcore
-serve --engine llamacpp` sets it), and never with more threads than the cores it may use
-(docs/speed.md).
+llama.cpp's OpenMP threads spin a while at each barrier before they sleep (libgomp's default):
+3x the tokens/s of `OMP_WAIT_POLICY=passive` for one stream on idle cores. Where other busy
+processes share the cores, set `OMP_WAIT_POLICY=passive` before the process starts, and never
+give it more threads than the cores it may use (docs/speed.md).
 """
 
 from __future__ import annotations
