@@ -138,22 +138,36 @@ Targets = Callable[[Any], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
 probabilities over the student's vocabulary at those positions (row-major order)."""
 
 
-def same_ids_targets(teacher: PreTrainedModel, vocab: int) -> Targets:
-    """The teacher on the student's own ids, renormalized over the student's first `vocab` ids.
+def same_ids_targets(teacher: PreTrainedModel, vocab: int,
+                     teacher_ids: torch.Tensor | None = None) -> Targets:
+    """The teacher on the student's tokens, renormalized over the student's vocabulary.
 
-    Right when the student's ids are a prefix of the teacher's, not after a re-indexing trim.
-    After a trim alone (no other change) the two then agree exactly: see `aligned_targets`.
+    `teacher_ids[s]` is the teacher's id of the student's token s (`student_ids_in_teacher`),
+    as after a trim that re-indexes; None: the student's ids are the teacher's first `vocab`.
+    After a trim alone (no other change) the two agree exactly: see `aligned_targets`.
     """
 
     @torch.no_grad()
     def targets(batch: Batch) -> tuple[torch.Tensor, ...]:
         batch = batch.to(teacher.device)
         real = batch.attention_mask.bool()
-        logits = teacher(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        return (batch.input_ids, batch.attention_mask, real,
-                logits[real][:, :vocab].float().softmax(-1))
+        ids = batch.input_ids if teacher_ids is None else teacher_ids.to(teacher.device)[
+            batch.input_ids]
+        logits = teacher(input_ids=ids, attention_mask=batch.attention_mask).logits[real]
+        logits = logits[:, :vocab] if teacher_ids is None else logits[:, teacher_ids]
+        return batch.input_ids, batch.attention_mask, real, logits.float().softmax(-1)
 
     return targets
+
+
+def student_ids_in_teacher(teacher_tokenizer: PreTrainedTokenizerBase,
+                           student_tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+    """The teacher's id of each of the student's tokens, in the student's id order."""
+    full = teacher_tokenizer.get_vocab()
+    kept = sorted(student_tokenizer.get_vocab().items(), key=lambda item: item[1])
+    if [i for _, i in kept] != list(range(len(kept))):
+        raise ValueError("the student's token ids are not 0..N-1")
+    return torch.tensor([full[token] for token, _ in kept])
 
 
 def embeddings_only(name: str) -> bool:

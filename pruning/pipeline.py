@@ -22,6 +22,8 @@ from pruning.heal import (
     distill,
     embeddings_only,
     refit_down_proj,
+    same_ids_targets,
+    student_ids_in_teacher,
 )
 from pruning.kfac import KfacConfig
 from pruning.methods import EDITS, SCORERS, Method, PruneConfigError, parse_method
@@ -138,7 +140,10 @@ def prune(
     if cfg.heal_steps:
         batches = (data.retain_batches() if cfg.vocab_size is None
                    else data.retain_batches_for(result.tokenizer))
-        losses = distill(core, base, batches, steps=cfg.heal_steps, lr=cfg.heal_lr)
+        targets = (None if cfg.vocab_size is None else same_ids_targets(  # re-indexed ids
+            base, cfg.vocab_size, student_ids_in_teacher(tokenizer, result.tokenizer)))
+        losses = distill(core, base, batches, steps=cfg.heal_steps, lr=cfg.heal_lr,
+                         targets=targets)
         result.details["distill_loss_first_last"] = [losses[0], losses[-1]]
         result.seconds["distill"] = time.perf_counter() - clock
     result.params_after = parameter_counts(core)[0]

@@ -18,9 +18,10 @@ from pruning.heal import (
     distill,
     embeddings_only,
     same_ids_targets,
+    student_ids_in_teacher,
 )
 from pruning.pipeline import PruneConfig, PruneConfigError, prune
-from pruning.vocab import trim_vocabulary
+from pruning.vocab import base_tokens, closure, parents, tokenizer_spec, trim_vocabulary
 from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)
 
 TEXT = ("The baker kneads the dough while the kettle boils, and the children count the loaves "
@@ -92,3 +93,23 @@ def test_the_pipeline_adapts_only_the_cores_embeddings_after_its_trim(
     assert len(adapted.details["adapt_embeddings_loss_first_last"]) == 2
     with pytest.raises(PruneConfigError, match="vocabulary trim"):
         prune(base, tiny_sets, PruneConfig(method="random", width=96, adapt_embeddings_steps=2))
+
+
+def test_healing_after_a_reindexing_trim_shows_the_teacher_its_own_tokens(
+    tiny_llama_dir: Path,
+) -> None:
+    teacher, student = load_fp32(tiny_llama_dir), load_fp32(tiny_llama_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    # The tokens of TEXT (and the byte alphabet, closed under BPE ancestry): ids re-indexed.
+    spec = tokenizer_spec(tokenizer)
+    used = tokenizer.convert_ids_to_tokens(tokenizer(TEXT, add_special_tokens=False)["input_ids"])
+    trimmed = trim_vocabulary(student, tokenizer,
+                              keep=closure(base_tokens(spec) | set(used), parents(spec)))
+    ids = student_ids_in_teacher(tokenizer, trimmed)
+    assert not torch.equal(ids, torch.arange(len(ids))), "this trim must re-index"
+    encoded = trimmed([TEXT], return_tensors="pt", add_special_tokens=False)
+    batch = [Batch(encoded["input_ids"], encoded["attention_mask"],
+                   encoded["attention_mask"].bool())]
+    vocab = len(ids)
+    assert abs(_kl(student, same_ids_targets(teacher, vocab, ids), batch)) < 1e-3
+    assert _kl(student, same_ids_targets(teacher, vocab), batch) > 1  # read as the wrong tokens
