@@ -1,6 +1,7 @@
 """What the embedding cache saves a grounded request: `Grounding.ground` with and without it.
 
 Usage: .venv/bin/python benchmarks/grounding_latency.py [--kb artifacts/kb/default] [--n 200]
+           [--value-weight 0]
 
 Routing, the abstention check, the hybrid search and the choice of evidence sentences each
 need the question's vector; without a cache each embeds it again. The same never-tuned KB
@@ -8,7 +9,8 @@ questions go through the service's own grounding (default settings, the real emb
 knowledge base) once per configuration, the configurations taking turns question by question
 so that the shared machine's load falls on both alike. Each configuration starts with an empty
 cache and sees each question once: the saving is within one request, not from repeats. No
-language model runs.
+language model runs. `--value-weight` sets the evidence scorer's value-free term
+(`service/evidence_sentences.py`; 0: the whole-sentence scorer alone).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from cogcore.paths import artifacts_dir, default_kb_dir
 from retrieval.embedder import CachedEncoder, Embedder
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.questions import question_set
+from service.evidence_sentences import VALUE_FREE_WEIGHT
 from service.grounding import Grounding
 from service.routing.router import Router
 from service.settings import GroundingSettings
@@ -41,6 +44,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kb", type=Path, default=default_kb_dir())
     parser.add_argument("--n", type=int, default=200, help="never-tuned questions to ground")
+    parser.add_argument("--value-weight", type=float, default=VALUE_FREE_WEIGHT,
+                        help="the evidence scorer's value-free term (0: off)")
     parser.add_argument("--out", type=Path, default=artifacts_dir() / "reports" / "grounding")
     args = parser.parse_args()
     test = [q for q in question_set() if q.split == "test" and q.phrasing == "question"]
@@ -50,7 +55,8 @@ def main() -> None:
     for name, entries in CONFIGS.items():
         encoder = CachedEncoder(embedder, max_entries=entries)
         kb = KnowledgeBase.open(args.kb, embedder=encoder, readonly=True)
-        groundings[name] = Grounding(kb, Router(encoder), GroundingSettings())
+        groundings[name] = Grounding(kb, Router(encoder), GroundingSettings(),
+                                     value_weight=args.value_weight)
     for grounding in groundings.values():
         grounding.ground([questions[0]])  # warm-up: first search loads the indexes
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
@@ -61,7 +67,7 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
     for grounding in groundings.values():
         grounding.kb.close()
-    report = {"n": len(questions), "configs": {
+    report = {"n": len(questions), "value_weight": args.value_weight, "configs": {
         name: {"p50_ms": round(percentile(t, 50), 2), "p90_ms": round(percentile(t, 90), 2),
                "mean_ms": round(1000 * statistics.fmean(t), 2)} for name, t in times.items()}}
     base, cached = report["configs"]["no cache"], report["configs"]["cache"]

@@ -151,7 +151,9 @@ async def drive(url: str, model: str, clients: int, requests: int, max_tokens: i
         while not queue.empty():
             await one_request(client, url, model, queue.get_nowait(), max_tokens, run)
 
-    limits = httpx.Limits(max_connections=clients + 4)
+    # A connection per request: llama-server closes idle keep-alive connections after 5 s,
+    # and a pooled one it closed fails the next request ("Server disconnected").
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=900, limits=limits) as client:
         started = time.monotonic()
         await asyncio.gather(*(worker(client) for _ in range(clients)))
