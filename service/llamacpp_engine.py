@@ -117,9 +117,10 @@ class _Context:
         """Drop one sequence's cells from the KV cache."""
         self.lib.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
 
-    def copy(self, src: int, dst: int) -> None:
-        """Share sequence `src`'s cells with `dst` (a shared prefix, choices of one prompt)."""
-        self.lib.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+    def copy(self, src: int, dst: int, until: int = -1) -> None:
+        """Share sequence `src`'s cells (those before position `until`; -1: all) with `dst`
+        (a held prefix, choices of one prompt)."""
+        self.lib.llama_memory_seq_cp(self.memory, src, dst, 0 if until >= 0 else -1, until)
 
     def clear(self) -> None:
         self.lib.llama_memory_clear(self.memory, True)
@@ -165,6 +166,7 @@ class LlamaCppEngine(Engine):
         self.decode_steps = 0  # batched decode steps, and the rows they advanced together
         self.decode_rows = 0
         self.max_decode_rows = 0
+        self.reused_prompt_tokens = 0  # prompt tokens taken from held cells, not decoded
 
     def submit(self, request: GenerationRequest) -> DeltaStream:
         """As `Engine.submit`; a request for prompt logprobs is refused (400)."""
@@ -200,8 +202,21 @@ class LlamaCppEngine(Engine):
             first = firsts[tuple(seq.prompt_ids)]
             if first is not seq:
                 self._llama.copy(self._slot[id(first)][0], self._slot[id(seq)][0])
+        last = next(reversed(firsts))
+        self._hold(last, self._slot[id(firsts[last])][0])
         logits = torch.stack([rows[tuple(s.prompt_ids)] for s in seqs])
         self._advance(self._running[started:], logits)
+
+    def _hold(self, prompt: tuple[int, ...], seq_id: int) -> None:
+        """Keep the last prompt's cells in the prefix sequence, as llama-server's prompt cache
+        does: the next prompts take what they share with it (the chat template's turn, the
+        earlier turns of a conversation) without decoding it."""
+        n = len(prompt)
+        if n < self.min_shared_prefix or prompt == self._prefix_ids:
+            return
+        self._llama.remove(self._prefix_seq)
+        self._llama.copy(seq_id, self._prefix_seq, until=n)
+        self._prefix_ids = prompt[:n]
 
     def _prompt_tokens(self, prompts: dict[tuple[int, ...], int]
                        ) -> list[tuple[int, int, tuple[int, ...], bool]]:
@@ -218,7 +233,8 @@ class LlamaCppEngine(Engine):
             tokens += [(t, pos, rows, False) for pos, t in enumerate(self._prefix_ids)]
         elif n:
             for seq_id in prompts.values():
-                self._llama.copy(self._prefix_seq, seq_id)
+                self._llama.copy(self._prefix_seq, seq_id, until=n)
+            self.reused_prompt_tokens += n * len(prompts)
         for prompt, seq_id in prompts.items():
             last = len(prompt) - 1
             tokens += [(prompt[pos], pos, (seq_id,), pos == last)
@@ -226,14 +242,16 @@ class LlamaCppEngine(Engine):
         return tokens
 
     def _shared_prefix_plan(self, prompts: list[tuple[int, ...]]) -> tuple[int, bool]:
-        """How many leading tokens every prompt takes from the shared prefix, and whether
-        that prefix is new (decoded now) rather than held. As the torch engine's: the group
-        is these prompts and the previous one; under `min_shared_prefix` nothing is shared."""
+        """How many leading tokens every prompt takes from a shared prefix, and whether that
+        prefix is new (decoded now) rather than held (the last prompt's cells, `_hold`). A new
+        one is what the prompts share with each other and the previous prompt, as the torch
+        engine's; under `min_shared_prefix` nothing is shared."""
         group, self._recent_prompts = prompts + self._recent_prompts, prompts[-1:]
         limit = min(len(p) for p in prompts) - 1  # each row decodes a token of its own
         n = batch.common_prefix(group, limit) if len(group) > 1 else 0  # type: ignore[arg-type]
-        held = len(self._prefix_ids)
-        if held and n <= held <= limit and all(p[:held] == self._prefix_ids for p in prompts):
+        held = (batch.common_prefix([self._prefix_ids, *prompts], limit)  # type: ignore[list-item]
+                if self._prefix_ids else 0)
+        if held >= max(n, self.min_shared_prefix):
             return held, False
         return (n, True) if n >= self.min_shared_prefix else (0, False)
 

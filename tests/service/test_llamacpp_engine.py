@@ -122,6 +122,32 @@ def test_greedy_equals_torch_engine_and_rows_batch(core: Path, gguf: Path, token
     assert shared >= 16  # the chat template's system turn, decoded once for all
 
 
+def test_the_next_turn_takes_the_held_prompt_instead_of_decoding_it(
+        core: Path, gguf: Path, tokenizer) -> None:
+    """A follow-up prompt starts with the previous prompt: its cells are reused, the text is
+    the torch engine's."""
+    params = SamplingParams(max_tokens=12)
+    first = chat_ids(tokenizer, QUESTIONS[0])
+    turns = [{"role": "user", "content": QUESTIONS[0]},
+             {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "Why?"}]
+    follow = tokenizer(tokenizer.apply_chat_template(turns, tokenize=False,
+                                                     add_generation_prompt=True),
+                       add_special_tokens=False).input_ids
+    assert follow[:len(first)] == first
+
+    async def in_turn(engine: Engine) -> tuple[list[str], int]:
+        texts = [await text_of(engine, ids, params) for ids in (first, follow, first)]
+        return texts, getattr(engine, "reused_prompt_tokens", 0)
+
+    model = AutoModelForCausalLM.from_pretrained(core, dtype=torch.float32).eval()
+    want, _ = run(Engine(model, tokenizer), in_turn)
+    got, reused = run(llama(gguf, tokenizer), in_turn)
+    assert got == want and all(got)
+    # The follow-up took all of the first prompt; the first prompt again took all of itself
+    # but its last token (decoded for its logits) from the follow-up's held cells.
+    assert reused == 2 * len(first) - 1
+
+
 def test_cancelled_request_frees_its_sequence(gguf: Path, tokenizer) -> None:
     async def body(engine: LlamaCppEngine) -> tuple[int, int, int]:
         stream = engine.submit(GenerationRequest(chat_ids(tokenizer, QUESTIONS[2]),
