@@ -72,6 +72,7 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
         method=method, width=width, seed=options["seed"], refit=options["refit"],
         refit_prose_chars=options["refit_prose_chars"], heal_steps=options["heal_steps"],
         heal_lr=options["heal_lr"],
+        adapt_embeddings_steps=int(options.get("adapt_embeddings_steps", 0)),  # type: ignore[call-overload]
         vocab_size=options["vocab_size"], vocab_selection=options["vocab_selection"],
         contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
@@ -111,6 +112,9 @@ def prune_command(
     sparsity: float = typer.Option(None, help="Fraction of every MLP's neurons removed"),
     heal_steps: int = typer.Option(0, min=0, help="Distillation steps after the refit"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
+    adapt_embeddings_steps: int = typer.Option(
+        0, min=0, help="After the vocabulary trim: distillation steps of the embedding matrix "
+        "alone, the base reading its own tokens (docs/core-report.md)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     vocab_selection: str = typer.Option("use", help="How the trim picks its tokens: use (the "
                                         "committed keep-set) or rank (BPE merge rank)"),
@@ -139,7 +143,8 @@ def prune_command(
     _check_vocab(base, vocab_size, vocab_selection)
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
                   refit_prose_chars=refit_prose_chars, heal_steps=heal_steps, heal_lr=heal_lr,
-                  vocab_size=vocab_size, vocab_selection=vocab_selection,
+                  adapt_embeddings_steps=adapt_embeddings_steps, vocab_size=vocab_size,
+                  vocab_selection=vocab_selection,
                   attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass,
                   kfac_layers=_layers(kfac_layers), kfac_projections=_projections(kfac_projections))

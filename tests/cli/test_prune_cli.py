@@ -63,6 +63,11 @@ def test_bad_arguments_are_one_line(tiny_llama_dir: Path, tmp_path: Path) -> Non
                          "--vocab-size", "20", "--eval", "none", "--out", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.startswith("error: vocabulary size 20 must be above 259")
+    result = run_cogcore("prune", "--base", str(tiny_llama_dir), "--width", "64",
+                         "--adapt-embeddings-steps", "2", "--eval", "none", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (  # after the checkpoint's loading bar
+        "error: adapting the embeddings needs a vocabulary trim (a vocab size)")
     result = run_cogcore("prune", "--base", str(tiny_llama_dir), "--method", "kfac",
                          "--kfac-layers", "1-x", "--out", str(tmp_path))
     assert result.returncode == 1
