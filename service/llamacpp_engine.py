@@ -211,26 +211,22 @@ class LlamaCppEngine(Engine):
         """Keep the last prompt's cells in the prefix sequence, as llama-server's prompt cache
         does: the next prompts take what they share with it (the chat template's turn, the
         earlier turns of a conversation) without decoding it."""
-        n = len(prompt)
-        if n < self.min_shared_prefix or prompt == self._prefix_ids:
+        if len(prompt) < self.min_shared_prefix or prompt == self._prefix_ids:
             return
         self._llama.remove(self._prefix_seq)
-        self._llama.copy(seq_id, self._prefix_seq, until=n)
-        self._prefix_ids = prompt[:n]
+        self._llama.copy(seq_id, self._prefix_seq)  # the row holds its prompt's cells only
+        self._prefix_ids = prompt
 
     def _prompt_tokens(self, prompts: dict[tuple[int, ...], int]
                        ) -> list[tuple[int, int, tuple[int, ...], bool]]:
         """The tokens to decode for `prompts` (each with its row's sequence id): a prefix they
-        share with each other or the last prompt is decoded once, for all of them and the
-        prefix sequence, or copied from the prefix sequence when it holds it already."""
+        share with each other is decoded once for all of them, or copied from the held cells
+        (`_hold`, which then keeps the last prompt) when they hold it already."""
         n, new = self._shared_prefix_plan(list(prompts))
         tokens = []
         if new:
-            first = next(iter(prompts))
-            self._llama.remove(self._prefix_seq)
-            self._prefix_ids = first[:n]
-            rows = (self._prefix_seq, *prompts.values())
-            tokens += [(t, pos, rows, False) for pos, t in enumerate(self._prefix_ids)]
+            rows = tuple(prompts.values())
+            tokens += [(t, pos, rows, False) for pos, t in enumerate(next(iter(prompts))[:n])]
         elif n:
             for seq_id in prompts.values():
                 self._llama.copy(self._prefix_seq, seq_id, until=n)
