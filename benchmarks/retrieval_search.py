@@ -118,18 +118,16 @@ def main() -> None:
     queries = synthetic_texts(args.queries, seed=3)
     by_runtime = {}
     for runtime in ("torch", "onnx"):  # interleaved per query: the same load on both
-        by_runtime[runtime] = (Embedder(runtime=runtime), [])
-        by_runtime[runtime][0].encode(queries[:1])
+        timer = embedder if embedder.runtime == runtime else Embedder(runtime=runtime)
+        by_runtime[runtime] = (timer, [])
+        timer.encode(queries[:1])
     for q in queries:
         for timer, times in by_runtime.values():
             times.append(timed(lambda q=q, e=timer: e.encode([q]))[1])
-    query_embed = [timed(lambda q=q: embedder.encode([q]))[1] for q in queries]
+    alone = {r: percentiles_ms(t) for r, (_, t) in by_runtime.items()}
     report: dict = {"unique_embedded": args.unique, "embed_unique_s": embed_s,
-                    "runtime": embedder.runtime, "query_embedding": percentiles_ms(query_embed),
-                    "query_embedding_by_runtime": {r: percentiles_ms(t)
-                                                   for r, (_, t) in by_runtime.items()},
-                    "sizes": {}}
-    alone = report["query_embedding_by_runtime"]
+                    "runtime": embedder.runtime, "query_embedding": alone[embedder.runtime],
+                    "query_embedding_by_runtime": alone, "sizes": {}}
     lines = ["# Dense search latency (query embedding included)", "",
              f"{args.unique} real embeddings plus perturbed copies; {args.queries} queries; "
              f"embedder runtime {embedder.runtime}: query embedding alone p50 "
