@@ -72,7 +72,7 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
         method=method, width=width, seed=options["seed"], refit=options["refit"],
         refit_prose_chars=options["refit_prose_chars"], heal_steps=options["heal_steps"],
         heal_lr=options["heal_lr"],
-        adapt_embeddings_steps=int(options.get("adapt_embeddings_steps", 0)),  # type: ignore[call-overload]
+        adapt_embeddings_steps=options["adapt_embeddings_steps"],
         vocab_size=options["vocab_size"], vocab_selection=options["vocab_selection"],
         contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
@@ -205,7 +205,8 @@ def sweep_command(
         raise PruneCliError(f"--heal-steps takes whole numbers of steps, not {heal_steps!r}")
     heals = [int(h) for h in steps] or [0]
     defaults = {"seed": 0, "refit": True, "refit_prose_chars": refit_prose_chars,
-                "heal_steps": 0, "heal_lr": heal_lr, "vocab_size": vocab_size,
+                "heal_steps": 0, "heal_lr": heal_lr, "adapt_embeddings_steps": 0,
+                "vocab_size": vocab_size,
                 "vocab_selection": vocab_selection,
                 "attribution": "grad_x_act",
                 "combine": "ratio", "retain_reduce": retain_reduce, "kfac_mass": 0.8,
