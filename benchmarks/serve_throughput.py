@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtest.server import free_port, served_model
+from loadtest.server import free_port, memory_mib, served_model
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS = [
@@ -176,14 +176,6 @@ def report(kind: str, clients: int, r: Run) -> None:
           f"({r.tokens} tokens, {r.wall_s:.1f}s, load {os.getloadavg()[0]:.1f})", flush=True)
 
 
-def peak_rss_mib(pid: int) -> float:
-    """A process's peak resident memory (VmHWM) in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rounds: int,
           threads: int, base_src: Path | None = None, llama_server: Path | None = None,
           peaks: dict[str, float] | None = None) -> dict[str, dict[int, Run]]:
@@ -221,7 +213,7 @@ def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rou
                 report(kind, clients, run)
         for kind, process in processes.items():
             if peaks is not None:
-                peaks[kind] = peak_rss_mib(process.pid)
+                peaks[kind] = memory_mib(process.pid, "VmHWM")
                 print(f"{kind:16s} peak RSS {peaks[kind]:7.1f} MiB", flush=True)
         return results
     finally:

@@ -29,6 +29,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def memory_mib(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of process `pid` from /proc (Linux), in MiB: VmRSS (resident now) or
+    VmHWM (peak resident)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} for process {pid}")
+
+
 @dataclass
 class Server:
     """A running service: its process, URL, served model name and log file."""
@@ -47,10 +56,7 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident memory of the server process, in MiB (Linux /proc)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmRSS")
+        return memory_mib(self.process.pid, "VmRSS")
 
     def log(self) -> str:
         """Everything the server wrote to stderr (JSON log lines) so far."""
