@@ -74,9 +74,15 @@ def choice_logliks(
     encoded = [split_options(tokenizer, c, opts) for c, opts in questions]
     pad_id = pad_id_of(tokenizer)
     scores: list[list[float]] = [[] for _ in questions]
-    # Batch by option count first, so that every row of a batch has an option j.
-    keys = [len(opts) * 100_000 + len(ctx) for ctx, opts in encoded]
-    for batch in length_batches(keys, batch_size):
+    # Every row of a batch has as many options as the others: batches are made per count.
+    counts = sorted({len(opts) for _, opts in encoded})
+    batches = [
+        [group[i] for i in batch]
+        for count in counts
+        for group in [[i for i, (_, opts) in enumerate(encoded) if len(opts) == count]]
+        for batch in length_batches([len(encoded[i][0]) for i in group], batch_size)
+    ]
+    for batch in batches:
         ids, mask, positions = pad_left([encoded[i][0] for i in batch], pad_id)
         with torch.inference_mode():
             out = model(input_ids=ids, attention_mask=mask, position_ids=positions,

@@ -90,8 +90,10 @@ def test_cached_choice_logliks_equal_scoring_each_row(tiny_checkpoint: Path) -> 
     model, tokenizer = load_causal_lm(tiny_checkpoint)
     questions = [("Q: 7 is greater than 3?\nA:", [" yes", " no"]),
                  ("All blickets are daxes. Is", [" every dax a wug", " No", " True"]),
-                 ("a b c", [" d", " e f g h"])]
-    cached = choice_logliks(model, tokenizer, questions, batch_size=2)
+                 ("a b c", [" d", " e f g h"]),
+                 ("x y", [" z", " w", " v"])]
+    # Batches of 3 over option counts 2, 2, 3, 3: no batch may mix counts (every option scored).
+    cached = choice_logliks(model, tokenizer, questions, batch_size=3)
     for (context, options), scores in zip(questions, cached, strict=True):
         ctx, conts = split_options(tokenizer, context, options)
         for cont, score in zip(conts, scores, strict=True):
