@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from cli.export import GGUFType
 from cogcore.errors import CogcoreError
 from cogcore.paths import default_base_dir
 
@@ -31,17 +32,16 @@ def _earlier_result(directory: Path) -> dict | None:
     return result
 
 
-def _evaluate(directory: Path, quick: bool, batch_size: int, isolated: bool) -> dict:
+def _evaluate(directory: Path, isolated: bool, **options) -> dict:
     from evaluation.run import evaluate_checkpoint
 
     if not (directory / "config.json").is_file():
         raise EvalError(f"{directory} is neither a checkpoint nor an earlier eval output")
     if not isolated:
-        return evaluate_checkpoint(directory, quick=quick, batch_size=batch_size)
+        return evaluate_checkpoint(directory, **options)
     # Each checkpoint in its own process, so that its peak memory is its own.
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(evaluate_checkpoint, directory, quick=quick,
-                           batch_size=batch_size).result()
+        return pool.submit(evaluate_checkpoint, directory, **options).result()
 
 
 def evaluate(
@@ -52,17 +52,25 @@ def evaluate(
     quick: bool = typer.Option(False, help="A fixed small subset (what CI runs)"),
     out: Path = typer.Option(..., help="Directory for eval.json, eval.md and the plots"),
     batch_size: int = typer.Option(32, min=1, help="Generation batch size"),
+    gguf: GGUFType = typer.Option(
+        None, help="Measure each checkpoint's GGUF export at this type on llama.cpp in-process "
+        "(the llamacpp extra) instead of the checkpoint on torch"),
 ) -> None:
     """Closed-book, open-book, counterfactual, fictional, reasoning, perplexity and cost."""
     from evaluation.report import write_report
 
+    if gguf is not None:
+        from cogcore.llamacpp import import_llama_cpp
+
+        import_llama_cpp()  # without the extra: one clear line now, not after loading
     directories = [model or default_base_dir(), *(compare or [])]
     earlier = [_earlier_result(d) for d in directories]
     isolated = sum(e is None for e in earlier) > 1
     results = []
     for directory, result in zip(directories, earlier, strict=True):
         if result is None:
-            result = _evaluate(directory, quick, batch_size, isolated)
+            result = _evaluate(directory, isolated, quick=quick, batch_size=batch_size,
+                               gguf_type=gguf and gguf.value)
         else:
             console.print(f"reusing the figures of {result['model']} from {directory}/eval.json")
         results.append(result)

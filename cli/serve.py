@@ -41,7 +41,7 @@ def serve(
         raise CogcoreError(f"no checkpoint at {settings.model_dir}: run `cogcore base import` "
                            "or pass --model DIR")
     if settings.engine == "llamacpp":
-        from service.llamacpp_engine import import_llama_cpp
+        from cogcore.llamacpp import import_llama_cpp
 
         import_llama_cpp()  # without the extra: one clear line now, not after loading
         if settings.gguf is not None and not settings.gguf.is_file():

@@ -20,6 +20,7 @@ What the file holds (llama.cpp's `llama` architecture):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cogcore.errors import CogcoreError
+from cogcore.paths import artifacts_dir
 
 if TYPE_CHECKING:
     import gguf
@@ -257,6 +259,27 @@ def export_gguf(model_dir: Path, out: Path, out_type: str = "f32") -> ExportResu
     return ExportResult(
         out, out_type, result.n_ff, result.n_ff_written, result.padded_params, out.stat().st_size
     )
+
+
+def cache_key(model_dir: Path, out_type: str) -> str:
+    """What identifies an export: the checkpoint's config and weight files, and the type."""
+    digest = hashlib.sha256(out_type.encode())
+    digest.update((model_dir / "config.json").read_bytes())
+    for weights in sorted(model_dir.glob("*.safetensors")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_export(model_dir: Path, out_type: str, label: str) -> Path:
+    """The checkpoint's GGUF at `out_type` in `artifacts/cache/gguf/`, exported once: the file
+    is named `<label>-<type>-<cache_key>`, so a changed checkpoint is exported again and an
+    unchanged one is found at once."""
+    name = f"{label}-{out_type}-{cache_key(model_dir, out_type)}.gguf"
+    out = artifacts_dir() / "cache" / "gguf" / name
+    if not out.is_file():
+        export_gguf(model_dir, out, out_type)
+    return out
 
 
 def _llama_cpp(out_type: str):

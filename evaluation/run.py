@@ -35,6 +35,18 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def _tracker(progress: Progress, label: str):
+    def track(step: str, total: int) -> OnBatch:
+        task = progress.add_task(f"{label}: {step}", total=total)
+        return lambda n: progress.advance(task, n)
+
+    return track
+
+
+def _speed_texts(tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    return [i.prompt.render(tokenizer) for i in closed_book_items("heldout")[:SPEED_PROMPTS]]
+
+
 def evaluate_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -50,17 +62,42 @@ def evaluate_model(
 
     # The suites build their tensors with torch factories: make those land on the model's device.
     with _progress(console or Console(stderr=True)) as progress, torch.device(model.device):
-
-        def track(step: str, total: int) -> OnBatch:
-            task = progress.add_task(f"{label}: {step}", total=total)
-            return lambda n: progress.advance(task, n)
-
+        track = _tracker(progress, label)
         suites = run_suites(HFEvalModel(model, tokenizer, batch_size), sizes, track)
-        texts = [i.prompt.render(tokenizer)
-                 for i in closed_book_items("heldout")[:SPEED_PROMPTS]]
-        speed = measure_speed(model, tokenizer, texts, speed_tokens,
+        speed = measure_speed(model, tokenizer, _speed_texts(tokenizer), speed_tokens,
                               track("speed (batch 1, 32)", 2))
     return {"suites": suites, "speed": speed}
+
+
+def evaluate_gguf(
+    directory: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    eos_ids: set[int],
+    gguf_type: str,
+    sizes: Sizes,
+    *,
+    batch_size: int = 32,
+    speed_tokens: int = SPEED_TOKENS["full"],
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Every suite and the speed of the checkpoint's GGUF export at `gguf_type`, on llama.cpp
+    in-process (exported once into artifacts/cache/gguf/)."""
+    from cogcore.gguf_export import cached_export
+    from evaluation.lm_llamacpp import LlamaCppEvalModel
+
+    gguf = cached_export(directory, gguf_type, directory.name)
+    model = LlamaCppEvalModel(gguf, tokenizer, eos_ids,
+                              batch_size=batch_size)
+    try:
+        with _progress(console or Console(stderr=True)) as progress:
+            track = _tracker(progress, f"{directory.name} {gguf_type}")
+            suites = run_suites(model, sizes, track)
+            speed = model.speed(_speed_texts(tokenizer), speed_tokens,
+                                track("speed (batch 1, 32)", 2))
+    finally:
+        model.close()
+    return {"suites": suites, "speed": speed, "gguf": {"type": gguf_type, "path": str(gguf),
+                                                       "bytes": gguf.stat().st_size}}
 
 
 def evaluate_checkpoint(
@@ -69,9 +106,11 @@ def evaluate_checkpoint(
     quick: bool = False,
     batch_size: int = 32,
     sizes: Sizes | None = None,
+    gguf_type: str | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Every suite and cost figure of the checkpoint in `directory`, as eval.json holds them."""
+    """Every suite and cost figure of the checkpoint in `directory`, as eval.json holds them;
+    with `gguf_type`, of its GGUF export at that type on llama.cpp (the `llamacpp` extra)."""
     import torch
 
     from cogcore.checkpoint import load_causal_lm
@@ -80,14 +119,20 @@ def evaluate_checkpoint(
     torch.manual_seed(0)
     model, tokenizer = load_causal_lm(directory)
     sizes = sizes or (QUICK if quick else FULL)
-    measured = evaluate_model(
-        model, tokenizer, sizes, directory.name, batch_size=batch_size,
-        speed_tokens=SPEED_TOKENS["quick" if quick else "full"], console=console,
-    )
+    speed_tokens = SPEED_TOKENS["quick" if quick else "full"]
+    if gguf_type is None:
+        measured = evaluate_model(model, tokenizer, sizes, directory.name, batch_size=batch_size,
+                                  speed_tokens=speed_tokens, console=console)
+    else:
+        eos = model.generation_config.eos_token_id  # what `generate` stops at
+        eos = eos if eos is not None else tokenizer.eos_token_id
+        measured = evaluate_gguf(
+            directory, tokenizer, set(eos) if isinstance(eos, list) else {int(eos)}, gguf_type,
+            sizes, batch_size=batch_size, speed_tokens=speed_tokens, console=console)
     params, non_embedding = parameter_counts(model)
     return {
         "model": str(directory),
-        "name": directory.name,
+        "name": directory.name if gguf_type is None else f"{directory.name} ({gguf_type})",
         "mode": "quick" if quick else "full",
         "sizes": asdict(sizes),
         "params": params,

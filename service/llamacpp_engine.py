@@ -17,16 +17,14 @@ give it more threads than the cores it may use (docs/speed.md).
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
+from cogcore.llamacpp import LlamaContext, free_cores
 from service import batch
 from service.engine import Engine, Sequence
 from service.errors import ServiceError, UnsupportedParameter
@@ -34,103 +32,6 @@ from service.generation import DeltaStream, EngineObserver, GenerationRequest
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
-
-
-class LlamaCppUnavailable(ServiceError):
-    """The llama.cpp engine cannot start: the extra is not installed, or its GGUF is missing
-    (a start-up error)."""
-
-
-def import_llama_cpp():
-    """The `llama_cpp` module, or a clear error saying how to install it."""
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise LlamaCppUnavailable(
-            "the llama.cpp engine needs the optional extra: `make llamacpp` (compiles "
-            "llama-cpp-python, about 10 minutes on 2 cores), or serve with --engine torch"
-        ) from exc
-    return llama_cpp
-
-
-def free_cores() -> int:
-    """The cores this process may run on (its CPU affinity)."""
-    return len(os.sched_getaffinity(0))
-
-
-class _Context:
-    """One llama.cpp model and context: a KV cache of `n_ctx` cells shared by `n_seq`
-    sequences (unified: any one of them may use all the cells, and a cell may belong to
-    several), decoding batches of up to `n_batch` tokens."""
-
-    def __init__(self, gguf: Path, n_ctx: int, n_seq: int, n_batch: int, threads: int) -> None:
-        self.lib = lib = import_llama_cpp()
-        # llama-cpp-python routes llama.cpp's log lines through this logger: errors only.
-        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-        lib.llama_backend_init()
-        mparams = lib.llama_model_default_params()
-        self.model = lib.llama_model_load_from_file(str(gguf).encode(), mparams)
-        if not self.model:
-            raise ServiceError(f"llama.cpp could not load {gguf}")
-        cparams = lib.llama_context_default_params()
-        cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
-        cparams.n_seq_max = n_seq
-        cparams.kv_unified = True  # else each sequence gets only n_ctx / n_seq cells
-        cparams.n_threads = cparams.n_threads_batch = threads
-        cparams.no_perf = True
-        self.ctx = lib.llama_init_from_model(self.model, cparams)
-        if not self.ctx:
-            lib.llama_model_free(self.model)
-            raise ServiceError(f"llama.cpp could not create a context of {n_ctx} tokens")
-        self.memory = lib.llama_get_memory(self.ctx)
-        self.n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self.model))
-        self.n_batch = n_batch
-        self.batch = lib.llama_batch_init(n_batch, 0, n_seq)
-
-    def decode(self, tokens: list[tuple[int, int, tuple[int, ...], bool]]
-               ) -> list[torch.Tensor]:
-        """Decode `tokens` (token, position, the sequence ids it belongs to, wants logits) in
-        chunks of at most `n_batch`; the logits of the tokens that want them, in order."""
-        lib, batch, out = self.lib, self.batch, []
-        for start in range(0, len(tokens), self.n_batch):
-            chunk = tokens[start:start + self.n_batch]
-            batch.n_tokens = len(chunk)
-            wanted = []
-            for i, (token, pos, seq_ids, logits) in enumerate(chunk):
-                batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, len(seq_ids)
-                for j, seq_id in enumerate(seq_ids):
-                    batch.seq_id[i][j] = seq_id
-                batch.logits[i] = logits
-                if logits:
-                    wanted.append(i)
-            status = lib.llama_decode(self.ctx, batch)
-            if status != 0:
-                raise ServiceError(f"llama_decode failed (status {status}"
-                                   f"{': the KV cache is full' if status == 1 else ''})")
-            for i in wanted:
-                row = lib.llama_get_logits_ith(self.ctx, i)
-                out.append(torch.from_numpy(
-                    np.ctypeslib.as_array(row, shape=(self.n_vocab,)).copy()))
-        return out
-
-    def remove(self, seq_id: int) -> None:
-        """Drop one sequence's cells from the KV cache."""
-        self.lib.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
-
-    def copy(self, src: int, dst: int, until: int = -1) -> None:
-        """Share sequence `src`'s cells (those before position `until`; -1: all) with `dst`
-        (a held prefix, choices of one prompt)."""
-        self.lib.llama_memory_seq_cp(self.memory, src, dst, 0 if until >= 0 else -1, until)
-
-    def clear(self) -> None:
-        self.lib.llama_memory_clear(self.memory, True)
-
-    def close(self) -> None:
-        if self.ctx:
-            self.lib.llama_batch_free(self.batch)
-            self.lib.llama_free(self.ctx)
-            self.lib.llama_model_free(self.model)
-            self.ctx = self.model = None
 
 
 class LlamaCppEngine(Engine):
@@ -159,7 +60,7 @@ class LlamaCppEngine(Engine):
         self._prefix_seq = max_batch_size
         self._prefix_ids: tuple[int, ...] = ()
         self._recent_prompts: list[tuple[int, ...]] = []
-        self._llama = _Context(Path(gguf), n_ctx, max_batch_size + 1, n_batch=512,
+        self._llama = LlamaContext(Path(gguf), n_ctx, max_batch_size + 1, n_batch=512,
                                threads=self.threads)
         self._free_ids = list(range(max_batch_size))
         self._slot: dict[int, tuple[int, int]] = {}  # id(seq) -> (sequence id, next position)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from service.llamacpp_engine import LlamaCppUnavailable, import_llama_cpp
-from service.llamacpp_setup import cache_key, gguf_path
+from cogcore.gguf_export import cache_key
+from cogcore.llamacpp import LlamaCppUnavailable, import_llama_cpp
+from service.llamacpp_setup import gguf_path
 from service.settings import Settings
 
 
