@@ -73,6 +73,9 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
         refit_prose_chars=options["refit_prose_chars"], heal_steps=options["heal_steps"],
         heal_lr=options["heal_lr"],
         adapt_embeddings_steps=options["adapt_embeddings_steps"],
+        heal_reading_steps=options["heal_reading_steps"],
+        heal_reading_lr=options["heal_reading_lr"],
+        heal_reading_share=options["heal_reading_share"],
         vocab_size=options["vocab_size"], vocab_selection=options["vocab_selection"],
         contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
@@ -115,6 +118,13 @@ def prune_command(
     adapt_embeddings_steps: int = typer.Option(
         0, min=0, help="After the vocabulary trim: distillation steps of the embedding matrix "
         "alone, the base reading its own tokens (docs/core-report.md)"),
+    heal_reading_steps: int = typer.Option(
+        0, min=0, help="Last: distillation steps of every parameter from the base reading its "
+        "own tokens, on prose and the retain sets' answers (pruning/reading_heal.py)"),
+    heal_reading_lr: float = typer.Option(5e-5, min=0.0, help="Its learning rate (AdamW)"),
+    heal_reading_share: float = typer.Option(
+        0.5, min=0.0, max=1.0, help="Its share of steps on the retain sets' answers (0: prose "
+        "only)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     vocab_selection: str = typer.Option("use", help="How the trim picks its tokens: use (the "
                                         "committed keep-set) or rank (BPE merge rank)"),
@@ -143,7 +153,9 @@ def prune_command(
     _check_vocab(base, vocab_size, vocab_selection)
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
                   refit_prose_chars=refit_prose_chars, heal_steps=heal_steps, heal_lr=heal_lr,
-                  adapt_embeddings_steps=adapt_embeddings_steps, vocab_size=vocab_size,
+                  adapt_embeddings_steps=adapt_embeddings_steps,
+                  heal_reading_steps=heal_reading_steps, heal_reading_lr=heal_reading_lr,
+                  heal_reading_share=heal_reading_share, vocab_size=vocab_size,
                   vocab_selection=vocab_selection,
                   attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass,
@@ -206,6 +218,7 @@ def sweep_command(
     heals = [int(h) for h in steps] or [0]
     defaults = {"seed": 0, "refit": True, "refit_prose_chars": refit_prose_chars,
                 "heal_steps": 0, "heal_lr": heal_lr, "adapt_embeddings_steps": 0,
+                "heal_reading_steps": 0, "heal_reading_lr": 5e-5, "heal_reading_share": 0.5,
                 "vocab_size": vocab_size,
                 "vocab_selection": vocab_selection,
                 "attribution": "grad_x_act",

@@ -58,7 +58,9 @@ def chat_prompt(
     return text + assistant_prefix
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, example: Example, max_tokens: int) -> tuple:
+def encode_example(tokenizer: PreTrainedTokenizerBase, example: Example,
+                   max_tokens: int) -> tuple[list[int], list[int]]:
+    """The prompt's and the target's token ids, at most `max_tokens` together."""
     prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
     target = tokenizer(example.target, add_special_tokens=False)["input_ids"]
     target = target[: max_tokens - 1]
@@ -75,7 +77,7 @@ def make_batches(
     max_tokens: int = 256,
 ) -> list[Batch]:
     """Tokenize `examples` into batches of similar length (sorted, so little padding)."""
-    encoded = [_encode(tokenizer, e, max_tokens) for e in examples]
+    encoded = [encode_example(tokenizer, e, max_tokens) for e in examples]
     encoded = [(p, t) for p, t in encoded if t]
     encoded.sort(key=lambda pt: len(pt[0]) + len(pt[1]))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

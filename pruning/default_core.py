@@ -38,13 +38,27 @@ def default_config(width: int = DEFAULT_WIDTH) -> PruneConfig:
                        contrastive=ContrastiveConfig(retain_reduce="max"))
 
 
+def _plain(cfg: PruneConfig) -> dict:
+    return json.loads(json.dumps(cfg.as_dict()))
+
+
+def _filled(recorded: dict, defaults: dict) -> dict:
+    """`recorded` with every field it lacks at its default: an option added to `PruneConfig`
+    after a core was built did not exist then, so the core was built as its default does."""
+    return {key: (_filled(recorded.get(key, {}), value) if isinstance(value, dict)
+                  else recorded.get(key, value)) for key, value in defaults.items()} | {
+        key: value for key, value in recorded.items() if key not in defaults}
+
+
 def is_current(out: Path, base: Path, cfg: PruneConfig) -> bool:
     """True when `out` holds a core built from `base` with exactly `cfg`."""
     report = out / "core_report.json"
     if not (out / "config.json").is_file() or not report.is_file():
         return False
     recorded = json.loads(report.read_text())
-    return recorded.get("config") == json.loads(json.dumps(cfg.as_dict())) and recorded.get(
+    config = recorded.get("config")
+    return isinstance(config, dict) and _filled(
+        config, _plain(PruneConfig(method=cfg.method))) == _plain(cfg) and recorded.get(
         "base") == str(base)
 
 

@@ -279,38 +279,56 @@ class AlignedBatch:
         return len(self.prefixes)
 
 
+def _align(teacher_ids: Sequence[int], pieces: PieceMap, start: int, b: int,
+           rows: list, sources: list, prefixes: list) -> list[int]:
+    """The student's pieces of `teacher_ids`; appends a target row (see `AlignedBatch`) for
+    every piece that predicts a piece of teacher token `start` (>= 1) or a later one."""
+    seq: list[int] = []
+    for j, tid in enumerate(teacher_ids):
+        split = pieces.pieces[tid]
+        for i in range(len(split)):
+            if i == len(split) - 1 and start <= j + 1 < len(teacher_ids):
+                rows.append((b, len(seq) + i)), sources.append((b, j))
+                prefixes.append(None)
+            elif i < len(split) - 1 and j >= start:
+                rows.append((b, len(seq) + i)), sources.append((b, j - 1))
+                prefixes.append(split[: i + 1])
+        seq.extend(split)
+    return seq
+
+
+def pack_aligned(teacher_seqs: Sequence[Sequence[int]], pieces: PieceMap,
+                 starts: Sequence[int], pad_id: int = 0) -> AlignedBatch:
+    """One batch of teacher token sequences (right-padded with `pad_id`: the teacher is causal,
+    so padding after a sequence changes none of its positions), scored from `starts[b]` on."""
+    seqs: list[list[int]] = []
+    rows: list = []
+    sources: list = []
+    prefixes: list = []
+    for b, (ids, start) in enumerate(zip(teacher_seqs, starts, strict=True)):
+        if start < 1:
+            raise ValueError("the teacher has no distribution for its first token")
+        seqs.append(_align(ids, pieces, start, b, rows, sources, prefixes))
+    teacher = torch.full((len(seqs), max(map(len, teacher_seqs))), pad_id, dtype=torch.long)
+    student = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
+    mask = torch.zeros_like(student)
+    for b, (ids, seq) in enumerate(zip(teacher_seqs, seqs, strict=True)):
+        teacher[b, : len(ids)] = torch.tensor(list(ids))
+        student[b, : len(seq)], mask[b, : len(seq)] = torch.tensor(seq), 1
+    return AlignedBatch(teacher, student, mask, torch.tensor(rows), torch.tensor(sources),
+                        prefixes)
+
+
 def aligned_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap,
                     texts: Sequence[str], *, window: int = 128,
                     batch_size: int = 8) -> list[AlignedBatch]:
-    """`texts` (joined by blank lines) cut into windows of `window` teacher tokens, batched."""
+    """`texts` (joined by blank lines) cut into windows of `window` teacher tokens, batched;
+    every position after a window's first token is scored."""
     ids = teacher_tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     windows = [ids[i : i + window] for i in range(0, len(ids) - window + 1, window)]
-    out = []
-    for start in range(0, len(windows), batch_size):
-        group = windows[start : start + batch_size]
-        seqs: list[list[int]] = []
-        rows, sources, prefixes = [], [], []
-        for b, teacher_ids in enumerate(group):
-            seq: list[int] = []
-            for j, tid in enumerate(teacher_ids):
-                split = pieces.pieces[tid]
-                for i in range(len(split)):
-                    if i == len(split) - 1 and j + 1 < len(teacher_ids):
-                        rows.append((b, len(seq) + i)), sources.append((b, j))
-                        prefixes.append(None)
-                    elif i < len(split) - 1 and j >= 1:
-                        rows.append((b, len(seq) + i)), sources.append((b, j - 1))
-                        prefixes.append(split[: i + 1])
-                seq.extend(split)
-            seqs.append(seq)
-        length = max(map(len, seqs))
-        student = torch.zeros(len(seqs), length, dtype=torch.long)
-        mask = torch.zeros_like(student)
-        for b, seq in enumerate(seqs):
-            student[b, : len(seq)], mask[b, : len(seq)] = torch.tensor(seq), 1
-        out.append(AlignedBatch(torch.tensor(group), student, mask, torch.tensor(rows),
-                                torch.tensor(sources), prefixes))
-    return out
+    return [pack_aligned(windows[start : start + batch_size], pieces,
+                         [1] * len(windows[start : start + batch_size]))
+            for start in range(0, len(windows), batch_size)]
 
 
 def aligned_targets(teacher: PreTrainedModel, pieces: PieceMap, vocab: int) -> Targets:

@@ -49,6 +49,11 @@ class PruneConfig:
     vocab_selection: str = "use"  # "use": the keep-set by use; "rank": ids below vocab_size
     adapt_embeddings_steps: int = 0  # after the trim: embeddings only, base reading its tokens
     adapt_embeddings_lr: float = 3e-4
+    # Last: every parameter distilled from the base reading its own tokens, on prose windows
+    # and (this share of the steps) the retain sets' answer positions (pruning/reading_heal.py).
+    heal_reading_steps: int = 0
+    heal_reading_lr: float = 5e-5
+    heal_reading_share: float = 0.5
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     kfac: KfacConfig = field(default_factory=KfacConfig)
 
@@ -85,6 +90,8 @@ def _check(model: PreTrainedModel, cfg: PruneConfig) -> Method:
         raise PruneConfigError(f"{cfg.method} needs a width below {full} (or a sparsity)")
     if cfg.adapt_embeddings_steps and cfg.vocab_size is None:
         raise PruneConfigError("adapting the embeddings needs a vocabulary trim (a vocab size)")
+    if cfg.heal_reading_steps and not 0.0 <= cfg.heal_reading_share <= 1.0:
+        raise PruneConfigError(f"the reading share {cfg.heal_reading_share} is outside [0, 1]")
     if method.edit is not None:
         try:
             EDITS[method.edit].check(model, cfg)
@@ -97,11 +104,14 @@ def prune(
     base: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig,
     tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> PruneResult:
-    """Build the core from a copy of `base`: edit, score, cut, refit, trim the vocabulary, distill.
+    """Build the core from a copy of `base`: edit, score, cut, refit, trim the vocabulary,
+    distill, heal with a reading term.
 
     The core's tokenizer is `tokenizer`, or its trimmed copy when `cfg.vocab_size` is set.
     """
     method = _check(base, cfg)
+    if cfg.heal_reading_steps and tokenizer is None:
+        raise PruneConfigError("healing with a reading term needs the base's tokenizer")
     if cfg.vocab_size is not None:
         if tokenizer is None:
             raise PruneConfigError("trimming the vocabulary needs the base's tokenizer")
@@ -145,7 +155,13 @@ def prune(
         losses = distill(core, base, batches, steps=cfg.heal_steps, lr=cfg.heal_lr,
                          targets=targets)
         result.details["distill_loss_first_last"] = [losses[0], losses[-1]]
-        result.seconds["distill"] = time.perf_counter() - clock
+        result.seconds["distill"], clock = time.perf_counter() - clock, time.perf_counter()
+    if cfg.heal_reading_steps:
+        from pruning.reading_heal import heal_with_reading
+
+        result.details.update(heal_with_reading(core, base, tokenizer, result.tokenizer, data,
+                                                cfg))
+        result.seconds["heal_reading"] = time.perf_counter() - clock
     result.params_after = parameter_counts(core)[0]
     return result
 

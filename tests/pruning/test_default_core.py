@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,20 @@ def test_a_half_written_core_is_not_current(tmp_path: Path) -> None:
     out.mkdir()
     (out / "config.json").write_text("{}")
     assert not default_core.is_current(out, tmp_path, default_core.default_config())
+
+
+def test_a_core_built_before_an_option_existed_is_current_at_its_default(
+        tmp_path: Path, fake_prune: list[Path]) -> None:
+    settings = RunSettings(tmp_path / "base", "cpu", 4, None)
+    out = tmp_path / "core"
+    default_core.build_default_core(settings, out)
+    report = json.loads((out / "core_report.json").read_text())
+    del report["config"]["heal_reading_steps"]  # as recorded before the option was added
+    del report["config"]["contrastive"]["eps"]
+    (out / "core_report.json").write_text(json.dumps(report))
+    assert default_core.is_current(out, settings.base, default_core.default_config())
+    changed = replace(default_core.default_config(), heal_reading_steps=5)
+    assert not default_core.is_current(out, settings.base, changed)
+    report["config"]["unknown_option"] = 1  # a field this code does not know: another recipe
+    (out / "core_report.json").write_text(json.dumps(report))
+    assert not default_core.is_current(out, settings.base, default_core.default_config())

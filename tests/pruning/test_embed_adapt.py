@@ -22,20 +22,16 @@ from pruning.heal import (
 )
 from pruning.pipeline import PruneConfig, PruneConfigError, prune
 from pruning.vocab import base_tokens, closure, parents, tokenizer_spec, trim_vocabulary
-from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)
+from tests.pruning.tiny import (
+    QUICK_TRIM,
+    base_and_tokenizer,
+    kl_to_targets,
+    load_fp32,
+    one_thread,  # noqa: F401 (autouse fixture)
+)
 
 TEXT = ("The baker kneads the dough while the kettle boils, and the children count the loaves "
         "on the table before breakfast. ") * 6
-
-
-def _kl(student, targets, batches) -> float:  # noqa: ANN001 - a model and a Targets
-    total = 0.0
-    with torch.no_grad():
-        for batch in batches:
-            ids, mask, where, probs = targets(batch)
-            logp = student(input_ids=ids, attention_mask=mask).logits[where].log_softmax(-1)
-            total += float((torch.xlogy(probs, probs) - probs * logp).sum())
-    return total
 
 
 def _trimmed(directory: Path):  # noqa: ANN202 - teacher, student and both tokenizers
@@ -57,11 +53,12 @@ def test_on_its_own_ids_the_teacher_of_a_trim_alone_teaches_nothing(tiny_llama_d
     teacher, student, tokenizer, trimmed = _trimmed(tiny_llama_dir)
     batches = aligned_batches(tokenizer, PieceMap(tokenizer, trimmed), [TEXT], window=32)
     same = [Batch(b.student_ids, b.student_mask, b.student_mask.bool()) for b in batches]
-    assert abs(_kl(student, same_ids_targets(teacher, 300), same)) < 1e-3
-    assert _kl(student, aligned_targets(teacher, PieceMap(tokenizer, trimmed), 300), batches) > 1
+    assert abs(kl_to_targets(student, same_ids_targets(teacher, 300), same)) < 1e-3
+    aligned = aligned_targets(teacher, PieceMap(tokenizer, trimmed), 300)
+    assert kl_to_targets(student, aligned, batches) > 1
 
 
-def test_embedding_adaptation_changes_only_the_embeddings_and_lowers_the_kl(
+def test_embedding_adaptation_changes_only_the_embeddings_and_lowers_thekl_to_targets(
     tiny_llama_dir: Path,
 ) -> None:
     teacher, student, tokenizer, trimmed = _trimmed(tiny_llama_dir)
@@ -69,22 +66,21 @@ def test_embedding_adaptation_changes_only_the_embeddings_and_lowers_the_kl(
     batches = aligned_batches(tokenizer, pieces, [TEXT], window=32, batch_size=4)
     targets = aligned_targets(teacher, pieces, 300)
     before_params = {n: p.detach().clone() for n, p in student.named_parameters()}
-    before = _kl(student, targets, batches)
+    before = kl_to_targets(student, targets, batches)
     losses = distill(student, teacher, batches, steps=20, lr=1e-2, trainable=embeddings_only,
                      targets=targets)
     assert len(losses) == 20
     changed = {n for n, p in student.named_parameters() if not torch.equal(p, before_params[n])}
     assert changed == {"model.embed_tokens.weight"}
     assert all(p.requires_grad for p in student.parameters()), "the filter's freeze is undone"
-    assert _kl(student, targets, batches) < 0.8 * before
+    assert kl_to_targets(student, targets, batches) < 0.8 * before
 
 
 def test_the_pipeline_adapts_only_the_cores_embeddings_after_its_trim(
     tiny_llama_dir: Path, tiny_sets: CalibrationSets,
 ) -> None:
-    base, tokenizer = load_fp32(tiny_llama_dir), AutoTokenizer.from_pretrained(tiny_llama_dir)
-    cfg = PruneConfig(method="random", width=96, refit=False, vocab_size=300,
-                      vocab_selection="rank")
+    base, tokenizer = base_and_tokenizer(tiny_llama_dir)
+    cfg = QUICK_TRIM
     plain = prune(base, tiny_sets, cfg, tokenizer).model.state_dict()
     adapted = prune(base, tiny_sets, replace(cfg, adapt_embeddings_steps=2), tokenizer)
     changed = {k for k, v in adapted.model.state_dict().items() if not torch.equal(v, plain[k])}
@@ -111,5 +107,6 @@ def test_healing_after_a_reindexing_trim_shows_the_teacher_its_own_tokens(
     batch = [Batch(encoded["input_ids"], encoded["attention_mask"],
                    encoded["attention_mask"].bool())]
     vocab = len(ids)
-    assert abs(_kl(student, same_ids_targets(teacher, vocab, ids), batch)) < 1e-3
-    assert _kl(student, same_ids_targets(teacher, vocab), batch) > 1  # read as the wrong tokens
+    assert abs(kl_to_targets(student, same_ids_targets(teacher, vocab, ids), batch)) < 1e-3
+    # Read as the wrong tokens:
+    assert kl_to_targets(student, same_ids_targets(teacher, vocab), batch) > 1

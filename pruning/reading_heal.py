@@ -1,0 +1,127 @@
+"""Healing with a reading retain term: the whole core distilled from the base, last in the recipe.
+
+After the cut, the refit and the vocabulary trim, every parameter of the core learns the base's
+next-token distribution with the base reading its own tokens (`pruning.heal.aligned_targets`:
+marginalized onto the trimmed tokenizer's pieces, so re-split tokens are taught too). The steps
+alternate between two kinds of batch, in a fixed proportion (`heal_reading_share`):
+
+- windows of the offline prose corpus (`pruning.corpus.general_corpus`, never an evaluation
+  text), every position scored: what perplexity measures;
+- the retain sets' examples (open-book, counterfactual and fictional reader prompts and the
+  reasoning tasks, calibration split only), scored at the answer positions only: the reading
+  retain term. Closed-book fact questions never enter, so the healing has no term that
+  rewards recall; the teacher's answers to counterfactual prompts follow the evidence.
+
+A share of 0 is plain healing on prose (the control that isolates the reading term).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pruning.calibration import Example, encode_example
+from pruning.heal import (
+    AlignedBatch,
+    PieceMap,
+    aligned_batches,
+    aligned_targets,
+    distill,
+    pack_aligned,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from pruning.calibration import CalibrationSets
+    from pruning.pipeline import PruneConfig
+
+WINDOW = 128  # teacher tokens per prose window
+BATCH = 4  # windows or examples per step
+CHARS_PER_TOKEN = 6  # prose characters read per window token (about 4.5 in this corpus)
+GENERAL = "general"  # the retain set that is prose: the prose windows stand for it
+
+
+def aligned_examples(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap,
+                     examples: Sequence[Example], *, batch_size: int = BATCH,
+                     max_tokens: int = 384) -> list[AlignedBatch]:
+    """Prompt-and-target examples as aligned batches scored at the target's pieces only,
+    tokenized as the calibration sets are (`pruning.calibration.encode_example`), similar
+    lengths batched together."""
+    encoded = [encode_example(teacher_tokenizer, e, max_tokens) for e in examples]
+    encoded = sorted(((p, t) for p, t in encoded if p and t), key=lambda pt: len(pt[0] + pt[1]))
+    pad = teacher_tokenizer.pad_token_id or 0
+    chunks = (encoded[i : i + batch_size] for i in range(0, len(encoded), batch_size))
+    return [pack_aligned([p + t for p, t in chunk], pieces, [len(p) for p, _ in chunk], pad)
+            for chunk in chunks]
+
+
+def schedule(steps: int, share: float) -> list[bool]:
+    """Which of `steps` steps take a retain batch (True) rather than prose: `share` of them,
+    spread evenly."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"the reading share {share} is outside [0, 1]")
+    return [int((k + 1) * share) > int(k * share) for k in range(steps)]
+
+
+def healing_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap,
+                    data: CalibrationSets, steps: int, share: float,
+                    seed: int = 0) -> list[AlignedBatch]:
+    """The batch of every step: retain batches in a seeded random order (cycled when the steps
+    outnumber them), prose windows in corpus order, interleaved by `schedule`."""
+    from pruning.corpus import general_corpus
+
+    plan = schedule(steps, share)
+    retain: list[AlignedBatch] = []
+    if any(plan):
+        examples = [e for name, items in data.retain_examples.items() if name != GENERAL
+                    for e in items]
+        if not examples:
+            raise ValueError("these calibration sets keep no retain examples to heal on")
+        retain = aligned_examples(teacher_tokenizer, pieces, examples,
+                                  max_tokens=data.max_tokens)
+        random.Random(seed).shuffle(retain)
+    prose_steps = plan.count(False)
+    prose = (aligned_batches(teacher_tokenizer, pieces,
+                             general_corpus(CHARS_PER_TOKEN * WINDOW * BATCH * prose_steps),
+                             window=WINDOW, batch_size=BATCH) if prose_steps else [])
+    if len(prose) < prose_steps:
+        raise ValueError(f"the prose corpus fills {len(prose)} of {prose_steps} prose steps")
+    out, r, p = [], 0, 0
+    for reading in plan:
+        if reading:
+            out.append(retain[r % len(retain)])
+            r += 1
+        else:
+            out.append(prose[p])
+            p += 1
+    return out
+
+
+def heal_with_reading(core: PreTrainedModel, base: PreTrainedModel,
+                      tokenizer: PreTrainedTokenizerBase, trimmed: PreTrainedTokenizerBase,
+                      data: CalibrationSets, cfg: PruneConfig,
+                      max_seconds: float | None = None) -> dict[str, Any]:
+    """Distill every parameter of `core` (tokenizer `trimmed`) from `base` (tokenizer
+    `tokenizer`) for `cfg.heal_reading_steps` steps, or until `max_seconds` have passed (the
+    first k steps of any run are the k-step run's: the schedule, the retain order and the
+    prose are prefixes); the steps taken, their losses and what they read, for the report."""
+    pieces = PieceMap(tokenizer, trimmed)
+    batches = healing_batches(tokenizer, pieces, data, cfg.heal_reading_steps,
+                              cfg.heal_reading_share, cfg.seed)
+    targets = aligned_targets(base, pieces, core.get_output_embeddings().out_features)
+    losses = distill(core, base, batches, steps=len(batches), lr=cfg.heal_reading_lr,
+                     targets=targets, max_seconds=max_seconds)
+    plan = schedule(len(losses), cfg.heal_reading_share)
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else float("nan")
+
+    def ends(reading: bool) -> list[float]:
+        kind = [loss for loss, r in zip(losses, plan, strict=True) if r == reading]
+        return [mean(kind[:5]), mean(kind[-5:])]
+
+    return {"heal_reading_steps_taken": len(losses),
+            "heal_reading_loss_first_last_5": {"prose": ends(False), "retain": ends(True)},
+            "heal_reading_scored_tokens": sum(b.scored_tokens for b in batches[: len(losses)])}

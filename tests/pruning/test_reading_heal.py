@@ -1,0 +1,134 @@
+"""Healing with a reading retain term: answer positions only, prose and retain steps in a fixed
+proportion, every parameter trained, last in the pipeline."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from pruning.calibration import CalibrationSets, Example, encode_example
+from pruning.heal import PieceMap, aligned_targets
+from pruning.pipeline import PruneConfig, PruneConfigError, prune
+from pruning.reading_heal import aligned_examples, healing_batches, schedule
+from pruning.vocab import trim_vocabulary
+from tests.conftest import run_cogcore
+from tests.pruning.tiny import (
+    QUICK_TRIM,
+    base_and_tokenizer,
+    kl_to_targets,
+    load_fp32,
+    one_thread,  # noqa: F401 (autouse fixture)
+)
+
+EXAMPLES = [Example("Evidence: Paris is the capital of Mirrowdale. Question: what is the capital "
+                    "of Mirrowdale? Answer:", " the capital, Paris"),
+            Example("Two plus three is", " five")]
+
+
+def _trimmed(directory: Path):  # noqa: ANN202 - the base tokenizer and its trim
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    return tokenizer, trim_vocabulary(load_fp32(directory), tokenizer, 300, selection="rank")
+
+
+def test_examples_are_scored_at_every_piece_of_the_answer_and_nowhere_else(
+    tiny_llama_dir: Path,
+) -> None:
+    tokenizer, trimmed = _trimmed(tiny_llama_dir)
+    pieces = PieceMap(tokenizer, trimmed)
+    (batch,) = aligned_examples(tokenizer, pieces, EXAMPLES, batch_size=2)
+    answers = [t for e in EXAMPLES for t in encode_example(tokenizer, e, 384)[1]]
+    assert any(len(pieces.pieces[t]) > 1 for t in answers), "the trim must re-split an answer"
+    for b, example in enumerate(sorted(EXAMPLES, key=lambda e: len(e.prompt + e.target))):
+        prompt, target = encode_example(tokenizer, example, 384)
+        answer_pieces = [p for t in target for p in pieces.pieces[t]]
+        scored = sorted(int(k) for row, k in batch.rows.tolist() if row == b)
+        student_prompt = sum(len(pieces.pieces[t]) for t in prompt)
+        # One row per answer piece: the position before each one.
+        assert scored == list(range(student_prompt - 1, student_prompt - 1 + len(answer_pieces)))
+        seq = batch.student_ids[b, : int(batch.student_mask[b].sum())].tolist()
+        assert seq[student_prompt:] == answer_pieces
+        assert all(int(j) >= len(prompt) - 1 for row, j in batch.sources.tolist() if row == b)
+
+
+def test_the_schedule_spreads_the_share_and_any_prefix_is_the_shorter_run() -> None:
+    assert schedule(6, 0.0) == [False] * 6 and schedule(4, 1.0) == [True] * 4
+    assert schedule(8, 0.5) == [False, True] * 4
+    assert sum(schedule(100, 0.3)) == 30
+    assert schedule(100, 0.3)[:37] == schedule(37, 0.3)
+    with pytest.raises(ValueError, match="outside"):
+        schedule(4, 1.5)
+
+
+def test_healing_batches_never_read_the_fact_questions(
+    tiny_llama_dir: Path, tiny_sets: CalibrationSets,
+) -> None:
+    tokenizer, trimmed = _trimmed(tiny_llama_dir)
+    batches = healing_batches(tokenizer, PieceMap(tokenizer, trimmed), tiny_sets, 6, 0.5)
+    retain = batches[1::2]
+    assert len(batches) == 6 and all(b.teacher_ids.shape[1] == 128 for b in batches[0::2])
+    read = {tuple(row[row != (tokenizer.pad_token_id or 0)].tolist())
+            for b in retain for row in b.teacher_ids}
+    facts = {tuple(row[mask.bool()].tolist())
+             for fb in tiny_sets.facts for row, mask in zip(fb.input_ids, fb.attention_mask,
+                                                            strict=True)}
+    assert read and not read & facts
+
+
+def test_the_pipeline_heals_every_parameter_last_and_lowers_the_retain_kl(
+    tiny_llama_dir: Path, tiny_sets: CalibrationSets,
+) -> None:
+    base, tokenizer = base_and_tokenizer(tiny_llama_dir)
+    cfg = QUICK_TRIM
+    plain = prune(base, tiny_sets, cfg, tokenizer)
+    healed = prune(base, tiny_sets, replace(cfg, heal_reading_steps=12, heal_reading_lr=3e-3,
+                                            heal_reading_share=1.0), tokenizer)
+    before = plain.model.state_dict()
+    changed = {k for k, v in healed.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert "model.layers.0.mlp.down_proj.weight" in changed
+    assert "model.embed_tokens.weight" in changed
+    assert healed.details["heal_reading_steps_taken"] == 12
+    assert "heal_reading" in healed.seconds
+
+    pieces = PieceMap(tokenizer, healed.tokenizer)
+    batches = aligned_examples(tokenizer, pieces, [e for name, items in
+                                                   tiny_sets.retain_examples.items()
+                                                   if name != "general" for e in items])
+    targets = aligned_targets(base, pieces, 300)
+
+    assert kl_to_targets(healed.model, targets, batches) < 0.8 * kl_to_targets(
+        plain.model, targets, batches)
+
+
+def test_healing_needs_the_tokenizer_and_a_share_in_range(
+    tiny_llama_dir: Path, tiny_sets: CalibrationSets,
+) -> None:
+    base = load_fp32(tiny_llama_dir)
+    with pytest.raises(PruneConfigError, match="base's tokenizer"):
+        prune(base, tiny_sets, PruneConfig(method="random", width=96, heal_reading_steps=2))
+    with pytest.raises(PruneConfigError, match="outside"):
+        prune(base, tiny_sets, PruneConfig(method="random", width=96, heal_reading_steps=2,
+                                           heal_reading_share=2.0))
+
+
+def test_cogcore_prune_records_the_healing_in_the_recipe(tiny_llama_dir: Path,
+                                                         tmp_path: Path) -> None:
+    out = tmp_path / "core"
+    result = run_cogcore(
+        "prune", "--base", str(tiny_llama_dir), "--method", "random", "--sparsity", "0.25",
+        "--vocab-size", "300", "--vocab-selection", "rank", "--calibration", "3",
+        "--heal-reading-steps", "3", "--heal-reading-share", "0.34", "--eval", "none",
+        "--device", "cpu", "--out", str(out), env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "core_report.json").read_text())
+    assert (report["config"]["heal_reading_steps"], report["config"]["heal_reading_share"]) == (
+        3, 0.34)
+    assert report["details"]["heal_reading_steps_taken"] == 3
+    bad = run_cogcore("prune", "--base", str(tiny_llama_dir), "--sparsity", "0.25",
+                      "--heal-reading-share", "1.5", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "heal-reading-share" in bad.stderr
+    assert "Traceback" not in bad.stderr
