@@ -40,7 +40,11 @@ from service.settings import default_model_dir
 
 SEED = 23
 SALT = "paraphrase"
-SPLITS = ("tune", "heldout")
+SPLITS = ("tune", "heldout", "own")
+# The entities each group asks about: `own` is a second set of phrasings over the tune half's
+# entities, written for the likelihood re-rank (issue 16) without reading the held-out half's
+# questions or results; it is on the tune side.
+ENTITIES = {"tune": "tune", "heldout": "heldout", "own": "tune"}
 KINDS = ("paraphrase", "inverse", "numeric")
 # (entity kind, relation) -> question templates; {e} the entity, {a} the answer. Forward
 # kinds ask for the answer; inverse ones give it and ask for the entity. The held-out half
@@ -72,6 +76,44 @@ TEMPLATES: dict[str, dict[str, dict[tuple[str, str], tuple[str, ...]]]] = {
             ("country", "calling_code"): ("Which number do you dial to phone {e} from abroad?",),
             ("us_state", "statehood_year"): ("When was {e} admitted to the Union?",
                                              "In what year did {e} join the United States?"),
+        },
+    },
+    "own": {
+        "paraphrase": {
+            ("country", "capital"): ("Quick one: which city is {e}'s capital?",
+                                     "Which city is the political centre of {e}?"),
+            ("country", "region"): ("Where in the world is {e}, continent-wise?",),
+            ("country", "currency"): ("If I change money for a trip to {e}, which currency "
+                                      "code will I see?",),
+            ("country", "demonym"): ("What would you call a citizen of {e}?",
+                                     "People born in {e} are called what?"),
+            ("country", "tld"): ("What's the internet suffix for sites in {e}?",),
+            ("country", "borders"): ("Which countries does {e} share a border with?",),
+            ("element", "symbol"): ("On the periodic table, which letters mark {e}?",),
+            ("us_state", "capital"): ("Which city houses the state government of {e}?",),
+            ("us_state", "time_zone"): ("What time zone does the capital of {e} use?",),
+            ("us_state", "abbreviation"): ("Which two letters stand for {e} on mail?",),
+        },
+        "inverse": {
+            ("country", "capital"): ("Which country has {a} as its capital?",
+                                     "{a} is the capital of what nation?"),
+            ("country", "currency"): ("The currency code {a} belongs to which country?",),
+            ("country", "tld"): ("Which country uses the web domain {a}?",),
+            ("element", "symbol"): ("Which element goes by the symbol {a}?",),
+            ("element", "atomic_number"): ("Which element sits at number {a} on the periodic "
+                                           "table?",),
+            ("us_state", "abbreviation"): ("Which state goes by {a} on letters?",),
+            ("country", "demonym"): ("Where do {a} people come from?",),
+        },
+        "numeric": {
+            ("country", "population"): ("About how many people are there in {e}?",
+                                        "What's the population of {e}, roughly?"),
+            ("country", "area"): ("About how big is {e}?", "How large is {e} in area?"),
+            ("element", "mass"): ("What's the atomic weight of {e}?",),
+            ("element", "atomic_number"): ("What's {e}'s atomic number?",),
+            ("us_state", "statehood_year"): ("What year did {e} become a state?",),
+            ("us_state", "fips"): ("What's the FIPS code of {e}?",),
+            ("country", "calling_code"): ("What's the country code to call {e} by phone?",),
         },
     },
     "heldout": {
@@ -133,7 +175,7 @@ def questions(split: str, n: int, seed: int = SEED) -> list[Question]:
     facts = [f for e in load_entities() for f in e.facts]
     unique = _unique_answers(facts)
     mine = [f for f in facts
-            if split_of(f.entity_id, SALT, {"tune": 0.5, "heldout": 0.5}) == split]
+            if split_of(f.entity_id, SALT, {"tune": 0.5, "heldout": 0.5}) == ENTITIES[split]]
     out = []
     for kind, by_relation in TEMPLATES[split].items():
         cases = [(f, t) for f in mine for t in by_relation.get((f.kind, f.relation.name), ())
@@ -209,14 +251,15 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--kb", type=Path, default=default_kb_dir())
     parser.add_argument("--n", type=int, default=30, help="questions per kind and half")
-    parser.add_argument("--only", default=",".join(SPLITS), help="halves to ask")
+    parser.add_argument("--only", default="tune,heldout",
+                        help=f"groups to ask, of {','.join(SPLITS)}")
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out", type=Path, default=artifacts_dir() / "reports" / "paraphrase")
     args = parser.parse_args()
     splits = [s.strip() for s in args.only.split(",") if s.strip()]
     if not splits or set(splits) - set(SPLITS):
-        parser.error(f"--only takes halves of {','.join(SPLITS)}")
+        parser.error(f"--only takes groups of {','.join(SPLITS)}")
     qs = [q for split in splits for q in questions(split, args.n, args.seed)]
     report: dict = {"model": str(args.model), "n_per_kind": args.n, "seed": args.seed}
     with tempfile.TemporaryDirectory() as scratch:

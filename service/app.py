@@ -44,6 +44,7 @@ from service.protocol import (
     TokenizeCompletionRequest,
     TokenizeResponse,
 )
+from service.question_likelihood import question_scorer
 from service.readiness import Readiness
 from service.routing.router import Router, load_or_fit_router
 from service.serving import Serving
@@ -205,6 +206,8 @@ async def _load(app: FastAPI) -> None:
     engine = make_engine(settings, res, metrics)
     metrics.track(lambda: engine.num_running, lambda: engine.num_waiting)
     engine.start()
+    if res.grounding is not None:  # the evidence sentence re-ranked by the served model
+        res.grounding.scorer = question_scorer(engine, res.tokenizer)
     if not engine.applies_constraints:
         log.warning("the %s engine cannot apply the evidence constraint: grounded replies are "
                     "not held to their evidence (/ready says so too)", type(engine).__name__)

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncGenerator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from service.generation import (
     TokenLogprob,
 )
 from service.logprobs import prompt_scores, score_rows
+from service.question_likelihood import LikelihoodQueue, continuation_logprobs
 from service.sampling import SamplingParams, make_generator, sample_rows
 
 if TYPE_CHECKING:
@@ -94,6 +96,8 @@ class Engine:
         self._recent: list[list[int]] = []
         self._stop = threading.Event()
         self._accepting = True
+        # Likelihoods asked for by grounding (`likelihoods`), computed between two steps.
+        self._scoring = LikelihoodQueue()
         self._thread = threading.Thread(target=self._run, name="cogcore-engine", daemon=True)
 
     @property
@@ -130,6 +134,24 @@ class Engine:
         while self.num_running + self.num_waiting and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         return self.num_running + self.num_waiting == 0
+
+    @property
+    def scores_likelihoods(self) -> bool:
+        """Whether `likelihoods` works: the model is a torch module here. An engine over
+        another runtime (llama.cpp) implements `_likelihoods` and says so."""
+        return isinstance(self.model, torch.nn.Module)
+
+    def likelihoods(self, rows: list[tuple[list[int], int]]) -> Future[list[float]]:
+        """For each (token ids, start): the sum of the log-probabilities of ids[start:] given
+        what precedes them, computed on the model thread between two decode steps in one
+        batched pass (`service.question_likelihood`); a future of the list of sums. Used by
+        grounding to choose the evidence sentence (docs/facts.md)."""
+        future = self._scoring.ask(rows, NotReady("shutting down") if not self._accepting else None)
+        self._wake.set()
+        return future
+
+    def _likelihoods(self, rows: list[tuple[list[int], int]]) -> list[float]:
+        return continuation_logprobs(self.model, self.pad_id, rows)
 
     def submit(self, request: GenerationRequest) -> DeltaStream:
         """Queue one request now (call from the event loop), so that a full queue (429) or a
@@ -195,6 +217,9 @@ class Engine:
             self._wake.clear()
             self._drop_cancelled()
             admitted = self._take_waiting()
+            if self._scoring:
+                with torch.inference_mode():
+                    self._scoring.serve(self._likelihoods)
             if not admitted and not self._running:
                 self._wake.wait(timeout=0.5)
                 continue
@@ -208,6 +233,7 @@ class Engine:
                 log.exception("engine step failed")
                 self._fail_all(ServiceError(f"generation failed: {exc}"))
         self._fail_all(NotReady("the service is shutting down"))
+        self._scoring.cancel_all()
 
     def _take_waiting(self) -> list[Sequence]:
         taken: list[Sequence] = []

@@ -115,9 +115,18 @@ def closest_sentences(query: str, hits: list[Hit], encode: Encode, count: int,
                       ) -> list[Hit]:
     """Each passage cut down to its `count` sentences nearest `query` (module docstring), best
     passages first; the passages' order is kept."""
+    cut, scores = sentence_scores(query, hits, encode, count, lexical_weight, value_weight)
+    return keep_best(hits, cut, scores, count)
+
+
+def sentence_scores(query: str, hits: Sequence[Hit], encode: Encode, count: int,
+                    lexical_weight: float, value_weight: float = VALUE_FREE_WEIGHT
+                    ) -> tuple[list[tuple[int, str]], list[float]]:
+    """The sentences of `hits` (`pieces`) and each one's nearness to `query` (module
+    docstring; -inf for those the value-free view did not weigh)."""
     cut = pieces(hits)
     if not cut:
-        return hits
+        return cut, []
     scores = _whole_scores(query, cut, encode, lexical_weight)
     if value_weight:
         finalists = _finalists(cut, scores, count)
@@ -125,7 +134,16 @@ def closest_sentences(query: str, hits: list[Hit], encode: Encode, count: int,
         weighed = np.full(len(cut), -np.inf)
         weighed[finalists] = scores[finalists] + value_weight * (views[1:] @ views[0])
         scores = weighed
-    chosen = sorted(np.argsort(-scores, kind="stable")[:count])
+    return cut, [float(x) for x in scores]
+
+
+def keep_best(hits: list[Hit], cut: list[tuple[int, str]], scores: Sequence[float],
+              count: int) -> list[Hit]:
+    """Each passage cut down to its sentences among the `count` best `scores`; the passages'
+    order is kept (`hits` as they are when there are no sentences)."""
+    if not cut:
+        return hits
+    chosen = sorted(np.argsort(-np.asarray(scores), kind="stable")[:count])
     kept: dict[int, list[str]] = {}
     for j in chosen:
         kept.setdefault(cut[j][0], []).append(cut[j][1])

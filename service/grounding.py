@@ -14,7 +14,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from cogcore.prompts import Prompt, reader_prompt
@@ -35,11 +35,14 @@ from service.evidence_constraints import (
 from service.evidence_sentences import (
     EXACT,
     VALUE_FREE_WEIGHT,
-    closest_sentences,
+    closest_sentences,  # noqa: F401 - benchmarks/evidence_eval.py imports it from here
+    keep_best,
+    sentence_scores,
     sentence_texts,
     value_free_texts,
 )
 from service.grounding_batch import MicroBatcher
+from service.question_likelihood import QuestionScorer, contenders, reranked
 from service.routing.questions import Route
 from service.routing.router import Router
 from service.settings import GroundingSettings
@@ -96,6 +99,9 @@ class _Evidence:
 
     query: str
     hits: list[Hit]
+    # The passages' sentences and their scores (`service.evidence_sentences`), once weighed.
+    sentences: list[tuple[int, str]] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
 
 
 # Earlier chat messages the reader prompt keeps at most (two exchanges of a chat), before the
@@ -160,7 +166,8 @@ class Grounding:
     """Routes, retrieves and decides whether the evidence is enough to answer."""
 
     def __init__(self, kb: KnowledgeBase, router: Router, settings: GroundingSettings,
-                 reader: Reader = "copy", value_weight: float = VALUE_FREE_WEIGHT) -> None:
+                 reader: Reader = "copy", value_weight: float = VALUE_FREE_WEIGHT,
+                 scorer: QuestionScorer | None = None) -> None:
         self.kb = kb
         self.router = router
         self.settings = settings
@@ -171,6 +178,9 @@ class Grounding:
         # The evidence sentence's score without its values, beside the whole sentence's
         # (`service.evidence_sentences`; 0: the whole sentence and the question's words only).
         self.value_weight = value_weight
+        # The served model's log P(question | sentence), which re-ranks the best two evidence
+        # sentences (`service.question_likelihood`; the app sets it once its engine runs).
+        self.scorer = scorer
         # Concurrent requests' grounding, batched on one worker thread (`aground`).
         self.batcher = MicroBatcher(self.ground_batch, settings.batch_window_ms / 1000,
                                     name="cogcore-grounding")
@@ -221,6 +231,8 @@ class Grounding:
             if self.value_weight:  # a request's error is raised again where it reads them
                 views = [_isolated(self._value_free_texts, r) for r in found]
                 self._prefetch([text for v in views if isinstance(v, list) for text in v])
+            results = self._rerank([_isolated(self._weigh, r) if isinstance(r, _Evidence)
+                                    else r for r in results])
         return [_isolated(self._finish, ask, r) if isinstance(r, _Evidence) else r
                 for ask, r in zip(asks, results, strict=True)]
 
@@ -252,6 +264,7 @@ class Grounding:
             return Grounded("reasoning", [], query=query)
         named = names(query)
         unknown = self.kb.unknown_terms(" ".join(named)) if named else []
+        unknown = [term for term in unknown if term != self._ordinary_opener(query)]
         if len(unknown) > s.abstain_max_unknown_names:
             return Grounded("facts", [], abstained=True, query=query)
         hits = self.kb.search(query, k=s.retrieval_k, mode=s.retrieval_mode)
@@ -268,11 +281,21 @@ class Grounding:
         """The reader prompt over the evidence sentences nearest the question."""
         query, hits = found.query, found.hits
         if self.settings.evidence_sentences:
-            hits = self._closest_sentences(query, hits)
+            hits = keep_best(hits, found.sentences, found.scores, self.settings.evidence_sentences)
         exchanges = alternating(ask.history)
         kept = tuple(exchanges[len(exchanges) - HISTORY_MESSAGES:]) if HISTORY_MESSAGES else ()
         return Grounded("facts", hits, query=query, system=ask.system, history=kept,
                         prompt=reader_prompt(query, [h.text for h in hits], ask.system, kept))
+
+    def _ordinary_opener(self, query: str) -> str | None:
+        """The question's first word, lowercased, when the embedder's vocabulary holds it
+        whole ("About how big is Nepal?", "Quick one: ..."): a word that opens a sentence, not
+        a name, though the store never uses it. An invented name is not one token of it
+        ("zorblaxia": 4); a real place the store lacks may be, and is then judged by the
+        embedding bar alone. Found on the author's own phrasings (docs/facts.md)."""
+        count = getattr(self.kb.embedder, "count_tokens", None)
+        first = query.split(maxsplit=1)[0].strip(",.:;!?").lower() if query.split() else ""
+        return first if count is not None and first.isalpha() and count(first) == 1 else None
 
     def _holds_exact_term(self, query: str) -> bool:
         """Whether `query` gives a code or number that the store holds."""
@@ -301,15 +324,34 @@ class Grounding:
         return query if len(query.encode()) <= limit else turns[-1]
 
     def _value_free_texts(self, found: _Evidence) -> list[str]:
-        """What `_closest_sentences` embeds second for `found`: the finalists' views."""
+        """What `_weigh` embeds second for `found`: the finalists' views."""
         return value_free_texts(found.query, found.hits, self.kb.embedder.encode,
                                 self.settings.evidence_sentences,
                                 self.settings.evidence_lexical_weight)
 
-    def _closest_sentences(self, query: str, hits: list[Hit]) -> list[Hit]:
-        return closest_sentences(query, hits, self.kb.embedder.encode,
-                                 self.settings.evidence_sentences,
-                                 self.settings.evidence_lexical_weight, self.value_weight)
+    def _weigh(self, found: _Evidence) -> _Evidence:
+        """`found` with its sentences scored by the embedding and the question's words."""
+        cut, scores = sentence_scores(found.query, found.hits, self.kb.embedder.encode,
+                                      self.settings.evidence_sentences,
+                                      self.settings.evidence_lexical_weight, self.value_weight)
+        return replace(found, sentences=cut, scores=scores)
+
+    def _rerank(self, results: list[Any]) -> list[Any]:
+        """One evidence sentence chosen among the best two by the served model's likelihood
+        of the question as well, for every request of the batch in one engine pass; the
+        embedding's choice where the two are far apart, or without a scorer."""
+        if self.scorer is None or not self.settings.evidence_rerank \
+                or self.settings.evidence_sentences != 1:
+            return results
+        picks = {i: contenders(r.scores, [t for _, t in r.sentences])
+                 for i, r in enumerate(results) if isinstance(r, _Evidence)}
+        picks = {i: p for i, p in picks.items() if p}
+        means = self.scorer([(results[i].query, [results[i].sentences[j][1] for j in p])
+                             for i, p in picks.items()]) if picks else None
+        out = list(results)
+        for (i, p), m in zip(picks.items(), means or [], strict=False):
+            out[i] = replace(results[i], scores=reranked(results[i].scores, p, m))
+        return out
 
 
 def _isolated(step: Callable[..., Any], *args: Any) -> Any:
