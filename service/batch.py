@@ -129,6 +129,23 @@ def common_prefix(prompts: list[list[int]], limit: int) -> int:
     return n
 
 
+def prefix_groups(prompts: list[list[int]], minimum: int) -> list[list[int]]:
+    """The indices of `prompts` in groups whose prompts share a prefix of at least `minimum`
+    tokens, each prompt keeping a token of its own after it (a chat template's turn, the
+    reader's instructions), so that each group's prefix is computed once; a prompt that
+    shares none is a group of its own. Groups are runs of the prompts in sorted order."""
+    groups: list[list[int]] = []
+    for i in sorted(range(len(prompts)), key=lambda i: prompts[i]):
+        if groups:
+            group = groups[-1]
+            limit = min(len(prompts[j]) for j in (*group, i)) - 1
+            if common_prefix([prompts[group[0]], prompts[i]], limit) >= minimum:
+                group.append(i)
+                continue
+        groups.append([i])
+    return groups
+
+
 def prefill(
     model: PreTrainedModel, prompts: list[list[int]], pad_id: int, prefix: Prefix | None = None
 ) -> tuple[BatchState, torch.Tensor]:

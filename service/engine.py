@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger("cogcore.engine")
+# Shared prefixes remembered at once: one per kind of prompt (chat turns, grounded reader
+# prompts, a client's own system prompt), the least recently used dropped first.
+HELD_PREFIXES = 4
 
 
 @dataclass(eq=False)
@@ -92,7 +95,7 @@ class Engine:
         self._running: list[Sequence] = []
         self._state: batch.BatchState | None = None
         # The last shared prefix and the last prompt admitted (model thread only).
-        self._prefix: batch.Prefix | None = None
+        self._prefixes: list[batch.Prefix] = []  # most recently used first
         self._recent: list[list[int]] = []
         self._stop = threading.Event()
         self._accepting = True
@@ -254,14 +257,25 @@ class Engine:
         # A prompt that several rows share (the n choices of one request) is prefilled once
         # and its cache row copied to each of them.
         prompts, rows = _unique([s.prompt_ids for s in seqs])
-        prefix, keep = self._shared_prefix(prompts)
-        state, logits = batch.prefill(self.model, prompts, self.pad_id, prefix)
-        if self.observer:
-            start = len(prefix.ids) if prefix else 0
-            self.observer.prefilled(sum(len(p) - start for p in prompts))
-        if keep:
-            self._prefix = batch.cut_prefix(state, prompts[0][:keep])
-        if len(prompts) < len(seqs):
+        # Prompts of different kinds (chat turns, grounded reader prompts) share a prefix only
+        # within their kind: each group is prefilled over its own.
+        state, parts, order = None, [], []
+        for group in batch.prefix_groups(prompts, self.min_shared_prefix):
+            members = [prompts[i] for i in group]
+            prefix, keep = self._shared_prefix(members)
+            part, logits = batch.prefill(self.model, members, self.pad_id, prefix)
+            if self.observer:
+                start = len(prefix.ids) if prefix else 0
+                self.observer.prefilled(sum(len(p) - start for p in members))
+            if keep:
+                self._remember(batch.cut_prefix(part, members[0][:keep]))
+            state = part if state is None else batch.merge(state, part)
+            parts.append(logits)
+            order += group
+        at = {index: row for row, index in enumerate(order)}
+        rows = [at[index] for index in rows]
+        logits = torch.cat(parts)
+        if rows != list(range(len(order))):
             state, logits = batch.keep_rows(state, rows), logits[rows]
         self._state = state if self._state is None else batch.merge(self._state, state)
         self._score_prompts(seqs)
@@ -279,25 +293,43 @@ class Engine:
                 seq.prompt_scores = done[key]
 
     def _shared_prefix(self, prompts: list[list[int]]) -> tuple[batch.Prefix | None, int]:
-        """The encoded prefix that all `prompts` share, if any (reused while unchanged), and
+        """The encoded prefix that all `prompts` share, if any (reused while remembered), and
         the length of a new prefix to keep from a lone prompt's own prefill (else 0).
 
         Prefill costs as much as tens of decode steps on CPU, and chat prompts all start with
-        the same template turn (24 of 39 tokens for SmolLM2's), so it is encoded once."""
-        group, self._recent = prompts + self._recent, prompts[-1:]
+        the same template turn (24 of 39 tokens for SmolLM2's), grounded ones with the
+        reader's instructions: each such prefix is encoded once and remembered."""
         limit = min(len(p) for p in prompts) - 1  # each row keeps a token to compute logits
+        group = self._with_recent(prompts, limit)
         n = batch.common_prefix(group, limit) if len(group) > 1 else 0
-        memo = self._prefix
-        if memo is not None and len(memo.ids) >= n and all(memo.covers(p) for p in prompts):
+        memo = next((m for m in self._prefixes
+                     if len(m.ids) >= n and all(m.covers(p) for p in prompts)), None)
+        if memo is not None:
+            self._remember(memo)
             return memo, 0
         if n < self.min_shared_prefix:
             return None, 0
         if len(prompts) == 1:  # its own prefill computes the prefix: no extra pass for it
             return None, n
-        self._prefix = batch.encode_prefix(self.model, prompts[0][:n])
+        prefix = batch.encode_prefix(self.model, prompts[0][:n])
+        self._remember(prefix)
         if self.observer:
             self.observer.prefilled(n)
-        return self._prefix, 0
+        return prefix, 0
+
+    def _with_recent(self, prompts: list, limit: int) -> list:
+        """`prompts` and the last earlier prompt of their kind (one that shares at least
+        `min_shared_prefix` tokens with them), so that a prompt alone still finds the prefix
+        it shares with the one before; `prompts[-1]` is then the last of their kind."""
+        kin = [r for r in self._recent
+               if batch.common_prefix([prompts[0], r], limit) >= self.min_shared_prefix]
+        self._recent = [prompts[-1], *(r for r in self._recent if r not in kin)][:HELD_PREFIXES]
+        return [*prompts, *kin[:1]]
+
+    def _remember(self, prefix: batch.Prefix) -> None:
+        """Keep `prefix` first among the remembered ones (at most HELD_PREFIXES)."""
+        self._prefixes = [prefix, *(p for p in self._prefixes if p is not prefix)]
+        del self._prefixes[HELD_PREFIXES:]
 
     def _decode(self) -> None:
         assert self._state is not None

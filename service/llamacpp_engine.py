@@ -26,7 +26,7 @@ import torch
 
 from cogcore.llamacpp import LlamaContext, free_cores
 from service import batch
-from service.engine import Engine, Sequence
+from service.engine import HELD_PREFIXES, Engine, Sequence
 from service.errors import ServiceError, UnsupportedParameter
 from service.generation import DeltaStream, EngineObserver, GenerationRequest
 
@@ -55,13 +55,12 @@ class LlamaCppEngine(Engine):
         super().__init__(shim, tokenizer, max_batch_size=max_batch_size,  # type: ignore[arg-type]
                          max_waiting=max_waiting, retry_after_s=retry_after_s, observer=observer)
         self.threads = threads or free_cores()
-        # Sequence ids 0..max_batch_size-1 are the rows'; the last one holds the prefix that
-        # recent prompts share (the chat template's turn), copied into each new row's cells.
-        self._prefix_seq = max_batch_size
-        self._prefix_ids: tuple[int, ...] = ()
-        self._recent_prompts: list[tuple[int, ...]] = []
-        self._llama = LlamaContext(Path(gguf), n_ctx, max_batch_size + 1, n_batch=512,
-                               threads=self.threads)
+        # Sequence ids 0..max_batch_size-1 are the rows'; the next HELD_PREFIXES hold recent
+        # prompts, one per kind (chat turns, grounded reader prompts), most recent first: a
+        # new row copies the cells of what it shares with one of them.
+        self._held: list[tuple[tuple[int, ...], int]] = []  # (prompt, its sequence id)
+        self._llama = LlamaContext(Path(gguf), n_ctx, max_batch_size + HELD_PREFIXES,
+                                   n_batch=512, threads=self.threads)
         self._free_ids = list(range(max_batch_size))
         self._slot: dict[int, tuple[int, int]] = {}  # id(seq) -> (sequence id, next position)
         self.decode_steps = 0  # batched decode steps, and the rows they advanced together
@@ -95,62 +94,82 @@ class LlamaCppEngine(Engine):
         firsts: dict[tuple[int, ...], Sequence] = {}
         for seq in seqs:
             firsts.setdefault(tuple(seq.prompt_ids), seq)
-        tokens = self._prompt_tokens({p: self._slot[id(s)][0] for p, s in firsts.items()})
-        rows = dict(zip(firsts, self._llama.decode(tokens), strict=True))
+        rows = {p: self._slot[id(s)][0] for p, s in firsts.items()}
+        tokens, last_of_kind = self._prompt_tokens(rows)
+        wanted = [seq_ids[0] for _, _, seq_ids, logits in tokens if logits]
+        out = dict(zip(wanted, self._llama.decode(tokens), strict=True))  # by sequence id
         if self.observer:
             self.observer.prefilled(len(tokens))
         for seq in seqs:  # the other choices of a prompt share its cells
             first = firsts[tuple(seq.prompt_ids)]
             if first is not seq:
                 self._llama.copy(self._slot[id(first)][0], self._slot[id(seq)][0])
-        last = next(reversed(firsts))
-        self._hold(last, self._slot[id(firsts[last])][0])
-        logits = torch.stack([rows[tuple(s.prompt_ids)] for s in seqs])
+        for prompt in last_of_kind:
+            self._hold(prompt, rows[prompt])
+        logits = torch.stack([out[rows[tuple(s.prompt_ids)]] for s in seqs])
         self._advance(self._running[started:], logits)
 
     def _hold(self, prompt: tuple[int, ...], seq_id: int) -> None:
-        """Keep the last prompt's cells in the prefix sequence, as llama-server's prompt cache
-        does: the next prompts take what they share with it (the chat template's turn, the
-        earlier turns of a conversation) without decoding it."""
-        if len(prompt) < self.min_shared_prefix or prompt == self._prefix_ids:
+        """Keep a prompt's cells, as llama-server's prompt cache does: the next prompts take
+        what they share with it (the chat template's turn, the reader's instructions, the
+        earlier turns of a conversation) without decoding it. It takes the place of the held
+        prompt of its kind, else of the least recently used one."""
+        if len(prompt) < self.min_shared_prefix:
             return
-        self._llama.remove(self._prefix_seq)
-        self._llama.copy(seq_id, self._prefix_seq)  # the row holds its prompt's cells only
-        self._prefix_ids = prompt
+        held = [p for p, _ in self._held]
+        if prompt in held:
+            self._held.insert(0, self._held.pop(held.index(prompt)))
+            return
+        kind = next((k for k, p in enumerate(held)
+                     if batch.common_prefix([p, prompt], len(prompt)) >= self.min_shared_prefix),
+                    None)
+        if kind is None and len(held) < HELD_PREFIXES:
+            target = self.max_batch_size + len(held)
+        else:
+            _, target = self._held.pop(len(held) - 1 if kind is None else kind)
+            self._llama.remove(target)
+        self._llama.copy(seq_id, target)  # the row holds its prompt's cells only
+        self._held.insert(0, (prompt, target))
 
     def _prompt_tokens(self, prompts: dict[tuple[int, ...], int]
-                       ) -> list[tuple[int, int, tuple[int, ...], bool]]:
-        """The tokens to decode for `prompts` (each with its row's sequence id): a prefix they
-        share with each other is decoded once for all of them, or copied from the held cells
-        (`_hold`, which then keeps the last prompt) when they hold it already."""
-        n, new = self._shared_prefix_plan(list(prompts))
-        tokens = []
-        if new:
-            rows = tuple(prompts.values())
-            tokens += [(t, pos, rows, False) for pos, t in enumerate(next(iter(prompts))[:n])]
-        elif n:
-            for seq_id in prompts.values():
-                self._llama.copy(self._prefix_seq, seq_id, until=n)
-            self.reused_prompt_tokens += n * len(prompts)
-        for prompt, seq_id in prompts.items():
-            last = len(prompt) - 1
-            tokens += [(prompt[pos], pos, (seq_id,), pos == last)
-                       for pos in range(n, len(prompt))]
-        return tokens
+                       ) -> tuple[list[tuple[int, int, tuple[int, ...], bool]],
+                                  list[tuple[int, ...]]]:
+        """The tokens to decode for `prompts` (each with its row's sequence id), kind by kind
+        (`batch.prefix_groups`): a prefix a group shares is decoded once for all of its rows,
+        or copied from a held prompt (`_hold`) that holds it already; the last prompt of each
+        group is held next (the second list)."""
+        order = list(prompts)
+        tokens, last_of_kind = [], []
+        for group in batch.prefix_groups(order, self.min_shared_prefix):  # type: ignore[arg-type]
+            members = [order[i] for i in group]
+            n, source = self._shared_prefix_plan(members)
+            if source is None and n:
+                rows = tuple(prompts[p] for p in members)
+                tokens += [(t, pos, rows, False) for pos, t in enumerate(members[0][:n])]
+            elif n:
+                for prompt in members:
+                    self._llama.copy(source, prompts[prompt], until=n)
+                self.reused_prompt_tokens += n * len(members)
+            for prompt in members:
+                last = len(prompt) - 1
+                tokens += [(prompt[pos], pos, (prompts[prompt],), pos == last)
+                           for pos in range(n, len(prompt))]
+            last_of_kind.append(members[-1])
+        return tokens, last_of_kind
 
-    def _shared_prefix_plan(self, prompts: list[tuple[int, ...]]) -> tuple[int, bool]:
-        """How many leading tokens every prompt takes from a shared prefix, and whether that
-        prefix is new (decoded now) rather than held (the last prompt's cells, `_hold`). A new
-        one is what the prompts share with each other and the previous prompt, as the torch
-        engine's; under `min_shared_prefix` nothing is shared."""
-        group, self._recent_prompts = prompts + self._recent_prompts, prompts[-1:]
+    def _shared_prefix_plan(self, prompts: list[tuple[int, ...]]) -> tuple[int, int | None]:
+        """How many leading tokens every prompt of a group takes from a shared prefix, and the
+        held sequence to copy it from (None: decoded now, once for all of them). A new prefix
+        is what the prompts share with each other and the last prompt of their kind, as the
+        torch engine's; under `min_shared_prefix` nothing is shared."""
         limit = min(len(p) for p in prompts) - 1  # each row decodes a token of its own
+        group = self._with_recent(prompts, limit)
         n = batch.common_prefix(group, limit) if len(group) > 1 else 0  # type: ignore[arg-type]
-        held = (batch.common_prefix([self._prefix_ids, *prompts], limit)  # type: ignore[list-item]
-                if self._prefix_ids else 0)
+        held, source = max(((batch.common_prefix([p, *prompts], limit), seq)  # type: ignore[list-item]
+                            for p, seq in self._held), default=(0, None))
         if held >= max(n, self.min_shared_prefix):
-            return held, False
-        return (n, True) if n >= self.min_shared_prefix else (0, False)
+            return held, source
+        return (n, None) if n >= self.min_shared_prefix else (0, None)
 
     def _decode(self) -> None:
         tokens = []
@@ -182,13 +201,13 @@ class LlamaCppEngine(Engine):
         if self._llama.ctx:
             self._llama.clear()
         self._slot.clear()
-        self._prefix_ids, self._recent_prompts = (), []
+        self._held, self._recent = [], []
         self._free_ids = list(range(self.max_batch_size))
 
     @property
-    def shared_prefix_tokens(self) -> int:
-        """Tokens of the prefix held for new prompts to share (0: none)."""
-        return len(self._prefix_ids)
+    def held_prompts(self) -> list[int]:
+        """The lengths of the prompts held for new prompts to share, most recent first."""
+        return [len(prompt) for prompt, _ in self._held]
 
     @property
     def cached_sequences(self) -> int:

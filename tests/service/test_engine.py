@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from service import batch
 from service.engine import Engine
 from service.errors import QueueFull, RequestTimeout
 from service.generation import Delta, DeltaStream, GenerationRequest
@@ -111,8 +113,8 @@ def test_shared_prefix_is_encoded_once_and_changes_nothing(engine_parts: tuple) 
             return (await collect(generate(engine, ids, SamplingParams(8))))[1]
         first = await asyncio.gather(*(one(i) for i in range(3)))
         later = await asyncio.gather(*(one(i) for i in range(3, len(prompts))))
-        assert engine._prefix is not None
-        return [*first, *later], engine._prefix.ids
+        assert len(engine._prefixes) == 1
+        return [*first, *later], engine._prefixes[0].ids
 
     texts, prefix = run_engine(engine_parts, body, min_shared_prefix=4)
     assert texts == expected
@@ -132,9 +134,57 @@ def test_prefix_kept_from_a_lone_prompt_changes_nothing(engine_parts: tuple) -> 
         for prompt in prompts:
             ids = tokenizer(prompt).input_ids
             texts.append((await collect(generate(engine, ids, SamplingParams(6))))[1])
-        return texts, engine._prefix is not None
+        return texts, len(engine._prefixes) == 1
 
     assert run_engine(engine_parts, body, min_shared_prefix=4) == (expected, True)
+
+
+def test_two_kinds_of_prompt_in_one_batch_share_a_prefix_each(engine_parts: tuple) -> None:
+    """Chat turns and grounded reader prompts admitted together: each kind's head is encoded
+    once and remembered beside the other's (no common prefix of all of them is needed), the
+    next batch reuses both, and every text is still the prompt's greedy text run alone."""
+    _, tokenizer = engine_parts
+    heads = ["System: answer briefly and cite the context. User: ",
+             "Context: the sky looks blue because air scatters blue light. Question: "]
+    prompts = [head + p for p in PROMPTS[:3] for head in heads]
+    expected = [tokenizer.decode(reference_ids(engine_parts, p, 6), skip_special_tokens=True)
+                for p in prompts]
+
+    counted = SimpleNamespace(tokens=0)
+    observer = SimpleNamespace(admitted=lambda *_: None, token=lambda *_: None,
+                               finished=lambda *_: None,
+                               prefilled=lambda n: setattr(counted, "tokens", counted.tokens + n))
+
+    async def body(engine: Engine) -> tuple[list[str], list[str], list[int]]:
+        async def one(prompt: str) -> str:
+            ids = tokenizer(prompt).input_ids
+            return (await collect(generate(engine, ids, SamplingParams(6))))[1]
+        texts, prefilled = [], []
+        engine.observer = observer
+        for _ in range(2):
+            before = counted.tokens
+            texts += await asyncio.gather(*(one(p) for p in prompts))
+            prefilled.append(counted.tokens - before)
+        return texts, sorted(tokenizer.decode(p.ids).strip() for p in engine._prefixes), \
+            prefilled
+
+    texts, held, prefilled = run_engine(engine_parts, body, min_shared_prefix=4)
+    assert texts == expected * 2
+    assert held == sorted(head.strip() for head in heads)
+    heads_tokens = sum(len(tokenizer(h.strip()).input_ids) for h in heads)
+    assert prefilled[1] <= prefilled[0] - heads_tokens  # the second batch decodes no head
+
+
+def test_prefix_groups_split_prompts_by_the_head_they_share() -> None:
+    chat = [1, 2, 3, 4, 5]
+    reader = [9, 8, 7, 6]
+    prompts = [chat + [10, 11], reader + [20], chat + [12], [5, 5], reader + [21, 22], chat]
+    groups = batch.prefix_groups(prompts, minimum=4)
+    # `chat` itself joins its kind: the group shares 4 tokens, and each keeps one of its own.
+    assert sorted(sorted(g) for g in groups) == [[0, 2, 5], [1, 4], [3]]
+    # They share 5 tokens: under a minimum of 6, each is a group of its own.
+    assert batch.prefix_groups([chat + [6], chat + [7]], minimum=6) == [[0], [1]]
+    assert batch.prefix_groups([], minimum=4) == []
 
 
 def test_seeded_sampling_is_reproducible_inside_a_batch(engine_parts: tuple) -> None:

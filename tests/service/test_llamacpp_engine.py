@@ -21,6 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from cogcore.gguf_export import export_gguf
 from cogcore.paths import default_core_dir
 from loadtest.server import Server, start, stop
+from service import batch
 from service.engine import Engine
 from service.errors import NotReady, QueueFull, UnsupportedParameter
 from service.evidence_constraints import copy_constraint
@@ -112,7 +113,7 @@ def test_greedy_equals_torch_engine_and_rows_batch(core: Path, gguf: Path, token
     engine = llama(gguf, tokenizer)
 
     async def with_prefix(engine: LlamaCppEngine) -> tuple[list[str], int]:
-        return await together(engine), engine.shared_prefix_tokens  # before stop clears it
+        return await together(engine), max(engine.held_prompts)  # before stop clears them
 
     got, shared = run(engine, with_prefix)
     assert got == want
@@ -120,6 +121,34 @@ def test_greedy_equals_torch_engine_and_rows_batch(core: Path, gguf: Path, token
     assert engine.max_decode_rows == len(prompts)  # one decode advanced every request
     assert engine.decode_rows > engine.decode_steps
     assert shared >= 16  # the chat template's system turn, decoded once for all
+
+
+def test_chat_and_reader_prompts_together_each_keep_their_held_head(
+        core: Path, gguf: Path, tokenizer) -> None:
+    """Chat turns and grounded reader prompts (another system turn) admitted together, twice:
+    each kind's head is decoded once the first time and copied from its held prompt the
+    second, and the texts are the torch engine's."""
+    params = SamplingParams(max_tokens=8)
+    reader = "Answer the question using only the given context."
+    prompts = [chat_ids(tokenizer, q, system) for q in QUESTIONS for system in (None, reader)]
+
+    async def twice(engine: Engine) -> tuple[list[str], list[int]]:
+        texts, reused = [], []
+        for _ in range(2):
+            before = getattr(engine, "reused_prompt_tokens", 0)
+            texts += await asyncio.gather(*[text_of(engine, p, params) for p in prompts])
+            reused.append(getattr(engine, "reused_prompt_tokens", 0) - before)
+        return texts, reused
+
+    model = AutoModelForCausalLM.from_pretrained(core, dtype=torch.float32).eval()
+    want, _ = run(Engine(model, tokenizer), twice)
+    engine = llama(gguf, tokenizer)
+    got, reused = run(engine, twice)
+    assert got == want and all(got)
+    heads = [batch.common_prefix([prompts[i], prompts[i + 2]], 10**6) for i in (0, 1)]
+    assert min(heads) >= 16 and reused[0] == 0
+    # The second time every prompt takes at least its kind's head from the held cells.
+    assert reused[1] >= len(QUESTIONS) * sum(heads)
 
 
 def test_the_next_turn_takes_the_held_prompt_instead_of_decoding_it(
