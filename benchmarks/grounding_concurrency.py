@@ -5,8 +5,8 @@ loopback (default core, default knowledge base).
     .venv/bin/python benchmarks/grounding_concurrency.py [--rounds 2] [--concurrency 32]
         [--before-src DIR] [--after-src DIR]
 
-Each round starts a server, warms it up with one short grounded level, then runs both
-configurations back to back (their order alternating by round), so the machine's load falls
+Each round starts a server, warms it up with one untimed level of each configuration, then
+runs both back to back (their order alternating by round), so the machine's load falls
 on both alike; the ratio grounded / engine-only is computed per round. `--before-src` names a
 source tree of another revision (`git worktree add DIR REV`) whose server takes its turn in
 every round too, with the same model and knowledge base: before and after in one run
@@ -30,14 +30,13 @@ from loadtest.server import Server, start, stop
 CONFIGS = ("never", "auto")  # the engine alone, then grounded
 
 
-def ttft_p50(server: Server, retrieval: str, args: argparse.Namespace, out: Path,
-             max_tokens: int | None = None) -> float:
+def ttft_p50(server: Server, retrieval: str, args: argparse.Namespace, out: Path) -> float:
     """One `cogcore loadtest` level against `server`; its TTFT p50 in ms."""
     exe = str(Path(sys.executable).with_name("cogcore"))
     subprocess.run([exe, "loadtest", "--url", server.url, "--concurrency",
                     str(args.concurrency), "--requests", str(args.concurrency),
                     "--duration", str(args.duration),
-                    "--max-tokens", str(max_tokens or args.max_tokens),
+                    "--max-tokens", str(args.max_tokens),
                     "--retrieval", retrieval, "--out", str(out)],
                    check=True, capture_output=True)
     level = json.loads((out / "loadtest.json").read_text())["levels"][0]
@@ -67,8 +66,10 @@ def main() -> None:
             server = start(args.model.resolve(), args.out / f"serve-{name}.log",
                            env=env, kb_dir=args.kb.resolve())
             try:
-                # A fresh server's first batch is slow (allocations, first searches): warm up.
-                ttft_p50(server, "auto", args, args.out / f"{name}-warm-up", max_tokens=8)
+                # A fresh server's first levels are slow (allocations, first searches, KV
+                # buffers growing to the replies' length): one untimed level of each.
+                for config in CONFIGS:
+                    ttft_p50(server, config, args, args.out / f"{name}-warm-up-{config}")
                 for config in CONFIGS if round_ % 2 == 0 else reversed(CONFIGS):
                     out = args.out / f"{name}-{config}-{round_}"
                     results[name][config].append(ttft_p50(server, config, args, out))
