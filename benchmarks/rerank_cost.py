@@ -1,6 +1,7 @@
 """What the likelihood re-rank of the evidence sentence costs: grounding time, the engine's pass.
 
 Usage: .venv/bin/python benchmarks/rerank_cost.py [--model DIR] [--kb DIR] [--n 200]
+           [--paraphrase-n 30]
 
 `Grounding.ground` re-ranks the best two evidence sentences by the served model's likelihood
 of the question (`service/question_likelihood.py`) when they are close; the engine computes it
@@ -106,8 +107,9 @@ async def token_gaps(engine: Engine, tokenizer, grounding: Grounding | None,  # 
                      texts: list[str]) -> dict:
     """Four streams of 64 tokens; meanwhile (when `grounding` is given) the questions are
     grounded one after another on a thread. The gaps between consecutive tokens."""
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Tell me a story."}],
-                                           add_generation_prompt=True)
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Tell me a story."}],
+                                         add_generation_prompt=True, tokenize=False)
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
     gaps: list[float] = []
     stop = threading.Event()
 
@@ -144,11 +146,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--kb", type=Path, default=default_kb_dir())
     parser.add_argument("--n", type=int, default=200, help="never-tuned KB questions")
+    parser.add_argument("--paraphrase-n", type=int, default=30,
+                        help="tune-side paraphrase questions per kind and group")
     parser.add_argument("--out", type=Path, default=artifacts_dir() / "reports" / "rerank")
     args = parser.parse_args()
     test = [q for q in question_set() if q.split == "test" and q.phrasing == "question"]
     kb_questions = [q.text for q in random.Random(11).sample(test, min(args.n, len(test)))]
-    tune_side = [q.text for split in ("tune", "own") for q in paraphrases(split, 30)]
+    tune_side = [q.text for split in ("tune", "own")
+                 for q in paraphrases(split, args.paraphrase_n)]
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model).eval()
     engine = Engine(model, tokenizer)
