@@ -116,9 +116,18 @@ class OnnxForward:
         import torch
 
         features = self._model.preprocess(PROBE)
-        with torch.inference_mode():
-            reference = self._model(features)["sentence_embedding"]
-            reference = torch.nn.functional.normalize(reference.float(), p=2, dim=1).numpy()
+        # On one thread: a torch parallel region here, on the loading thread, leaves libgomp a
+        # pool of threads of this thread's own, and with more OpenMP threads than cores it
+        # stops spinning at barriers: the engine's decoding on its own thread then ran 2-3x
+        # slower for the life of the process (docs/speed.md, "One OpenMP pool").
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                reference = self._model(features)["sentence_embedding"]
+                reference = torch.nn.functional.normalize(reference.float(), p=2, dim=1).numpy()
+        finally:
+            torch.set_num_threads(threads)
         difference = float(np.abs(self(features) - reference).max())
         if difference > TOLERANCE:
             raise OnnxUnavailable(f"the ONNX graph at {self.path} differs from torch by "

@@ -97,6 +97,12 @@ def load_resources(settings: Settings) -> Resources:
     kb = grounding = None
     if settings.load_kb and embedder is not None:
         kb, grounding = load_grounding(settings, embedder)
+    if settings.engine == "llamacpp" and not settings.torch_threads:
+        # Torch only samples there (the embedder, loaded above, keeps its own threads): one
+        # thread, so that llama.cpp's OpenMP threads are the only pool libgomp manages. With
+        # more OpenMP threads than cores it stops spinning at barriers, and one stream decoded
+        # 2.7x slower (docs/speed.md, "One OpenMP pool").
+        torch.set_num_threads(1)
     return Resources(model, tokenizer, embedder, kb, grounding)
 
 

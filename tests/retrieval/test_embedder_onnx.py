@@ -73,3 +73,31 @@ def test_unknown_runtime_and_onnx_off_the_cpu_are_refused() -> None:
         Embedder(runtime="tensorrt")
     with pytest.raises(EmbedderError, match="runs on the CPU, not meta"):
         Embedder(device="meta", runtime="onnx")
+
+
+def test_the_load_check_runs_torch_on_one_thread(artifacts: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A torch parallel region on the loading thread would leave libgomp a second thread pool,
+    and with more OpenMP threads than cores it stops spinning: the engine's decoding slowed
+    2-3x (docs/speed.md). The check's torch forward runs on one thread, then torch's count is
+    back."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    monkeypatch.setenv("COGCORE_ARTIFACTS", str(artifacts))
+    seen: list[int] = []
+    forward = SentenceTransformer.forward
+
+    def counting(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "forward", counting)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert Embedder(runtime="onnx").runtime == "onnx"
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -239,3 +239,20 @@ def test_grounding_settings_are_a_group_read_from_the_same_variables(
     monkeypatch.setenv("COGCORE_RETRIEVAL_K", "0")
     with pytest.raises(ValidationError, match="retrieval_k"):
         Settings()
+
+
+@pytest.mark.parametrize(("engine", "torch_threads", "expected"),
+                         [("llamacpp", None, 1), ("llamacpp", 2, 2), ("torch", None, 2)])
+def test_torch_threads_on_the_llamacpp_engine(tiny_llama_dir: Path, engine: str,
+                                              torch_threads: int | None, expected: int) -> None:
+    """Serving on llama.cpp, torch only samples: one thread unless set, so that llama.cpp's
+    OpenMP threads are the only pool libgomp manages (docs/speed.md, "One OpenMP pool")."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        load_resources(tiny_settings(tiny_llama_dir, engine=engine, torch_threads=torch_threads))
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
