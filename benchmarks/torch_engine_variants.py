@@ -88,7 +88,7 @@ def main() -> None:
     prompt = tokenizer(text, add_special_tokens=False).input_ids
     runs: dict[tuple[str, int], list[tuple[float, float, str]]] = {}
     try:
-        for name, engine in engines.items():  # warm-up: allocations, compilation
+        for engine in engines.values():  # warm-up: allocations, compilation
             for streams in args.streams:
                 asyncio.run(generate(engine, prompt, streams, args.tokens))
         for round_ in range(args.rounds):

@@ -18,6 +18,7 @@ give it more threads than the cores it may use (docs/speed.md).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -85,7 +86,6 @@ class LlamaCppEngine(Engine):
     # -- the model thread ------------------------------------------------------------------
 
     def _prefill(self, seqs: list[Sequence]) -> None:
-        started = len(self._running)
         for seq in seqs:
             if self.observer:
                 self.observer.admitted(time.monotonic() - seq.arrival, len(seq.prompt_ids))
@@ -95,19 +95,19 @@ class LlamaCppEngine(Engine):
         for seq in seqs:
             firsts.setdefault(tuple(seq.prompt_ids), seq)
         rows = {p: self._slot[id(s)][0] for p, s in firsts.items()}
-        tokens, last_of_kind = self._prompt_tokens(rows)
-        wanted = [seq_ids[0] for _, _, seq_ids, logits in tokens if logits]
-        out = dict(zip(wanted, self._llama.decode(tokens), strict=True))  # by sequence id
-        if self.observer:
-            self.observer.prefilled(len(tokens))
-        for seq in seqs:  # the other choices of a prompt share its cells
-            first = firsts[tuple(seq.prompt_ids)]
-            if first is not seq:
-                self._llama.copy(self._slot[id(first)][0], self._slot[id(seq)][0])
-        for prompt in last_of_kind:
-            self._hold(prompt, rows[prompt])
-        logits = torch.stack([out[rows[tuple(s.prompt_ids)]] for s in seqs])
-        self._advance(self._running[started:], logits)
+        # Kind by kind: a kind's rows get their first token as soon as its prompts are read.
+        for tokens, last in self._prompt_tokens(rows):
+            wanted = [seq_ids[0] for _, _, seq_ids, logits in tokens if logits]
+            out = dict(zip(wanted, self._llama.decode(tokens), strict=True))  # by sequence id
+            if self.observer:
+                self.observer.prefilled(len(tokens))
+            kind = [s for s in seqs if rows[tuple(s.prompt_ids)] in out]
+            for seq in kind:  # the other choices of a prompt share its cells
+                first = firsts[tuple(seq.prompt_ids)]
+                if first is not seq:
+                    self._llama.copy(self._slot[id(first)][0], self._slot[id(seq)][0])
+            self._hold(last, rows[last])
+            self._advance(kind, torch.stack([out[rows[tuple(s.prompt_ids)]] for s in kind]))
 
     def _hold(self, prompt: tuple[int, ...], seq_id: int) -> None:
         """Keep a prompt's cells, as llama-server's prompt cache does: the next prompts take
@@ -132,16 +132,16 @@ class LlamaCppEngine(Engine):
         self._held.insert(0, (prompt, target))
 
     def _prompt_tokens(self, prompts: dict[tuple[int, ...], int]
-                       ) -> tuple[list[tuple[int, int, tuple[int, ...], bool]],
-                                  list[tuple[int, ...]]]:
-        """The tokens to decode for `prompts` (each with its row's sequence id), kind by kind
-        (`batch.prefix_groups`): a prefix a group shares is decoded once for all of its rows,
-        or copied from a held prompt (`_hold`) that holds it already; the last prompt of each
-        group is held next (the second list)."""
+                       ) -> Iterator[tuple[list[tuple[int, int, tuple[int, ...], bool]],
+                                           tuple[int, ...]]]:
+        """For each kind of `prompts` (`batch.prefix_groups`; each prompt with its row's
+        sequence id), the tokens to decode and the prompt to hold next (`_hold`): a prefix the
+        group shares is decoded once for all of its rows, or copied from a held prompt that
+        holds it already. Planned one group at a time, after the previous one is held."""
         order = list(prompts)
-        tokens, last_of_kind = [], []
         for group in batch.prefix_groups(order, self.min_shared_prefix):  # type: ignore[arg-type]
             members = [order[i] for i in group]
+            tokens = []
             n, source = self._shared_prefix_plan(members)
             if source is None and n:
                 rows = tuple(prompts[p] for p in members)
@@ -154,8 +154,7 @@ class LlamaCppEngine(Engine):
                 last = len(prompt) - 1
                 tokens += [(prompt[pos], pos, (prompts[prompt],), pos == last)
                            for pos in range(n, len(prompt))]
-            last_of_kind.append(members[-1])
-        return tokens, last_of_kind
+            yield tokens, members[-1]
 
     def _shared_prefix_plan(self, prompts: list[tuple[int, ...]]) -> tuple[int, int | None]:
         """How many leading tokens every prompt of a group takes from a shared prefix, and the
