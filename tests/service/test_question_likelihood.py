@@ -167,7 +167,7 @@ class Prefers:
 
 
 def test_grounding_reads_the_sentence_the_scorer_prefers(tmp_path: Path) -> None:
-    grounding, kb = _grounding(tmp_path)
+    grounding, kb = _grounding(tmp_path, evidence_rerank=True)
     with kb:
         asked = "The capital of Portugal in the world region?"
         plain = grounding.ground([asked]).sources[0].text
@@ -184,13 +184,13 @@ def test_grounding_reads_the_sentence_the_scorer_prefers(tmp_path: Path) -> None
 def test_without_a_scorer_or_switched_off_or_failing_the_embedding_decides(tmp_path: Path
                                                                            ) -> None:
     asked = "The capital of Portugal in the world region?"
-    grounding, kb = _grounding(tmp_path, evidence_rerank=False)
+    grounding, kb = _grounding(tmp_path)  # off by default
     with kb:
         plain = grounding.ground([asked]).sources[0].text
         grounding.scorer = Prefers("Southern")
         assert grounding.ground([asked]).sources[0].text == plain
         assert grounding.scorer.calls == [], "the switch is off: no engine pass"
-    grounding, kb = _grounding(tmp_path / "2")
+    grounding, kb = _grounding(tmp_path / "2", evidence_rerank=True)
     with kb:
         grounding.scorer = lambda asks: None  # the engine was late or failed
         assert grounding.ground([asked]).sources[0].text == plain
