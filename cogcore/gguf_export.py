@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cogcore.checkpoint_id import checkpoint_id
 from cogcore.errors import CogcoreError
 from cogcore.paths import artifacts_dir
 
@@ -271,11 +272,11 @@ def cache_key(model_dir: Path, out_type: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_export(model_dir: Path, out_type: str, label: str) -> Path:
+def cached_export(model_dir: Path, out_type: str) -> Path:
     """The checkpoint's GGUF at `out_type` in `artifacts/cache/gguf/`, exported once: the file
-    is named `<label>-<type>-<cache_key>`, so a changed checkpoint is exported again and an
-    unchanged one is found at once."""
-    name = f"{label}-{out_type}-{cache_key(model_dir, out_type)}.gguf"
+    is named `<checkpoint id>-<type>-<cache_key>`, so a changed checkpoint is exported again
+    and an unchanged one is found at once, by the service and the evaluation alike."""
+    name = f"{checkpoint_id(model_dir)}-{out_type}-{cache_key(model_dir, out_type)}.gguf"
     out = artifacts_dir() / "cache" / "gguf" / name
     if not out.is_file():
         export_gguf(model_dir, out, out_type)

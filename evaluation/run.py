@@ -85,9 +85,8 @@ def evaluate_gguf(
     from cogcore.gguf_export import cached_export
     from evaluation.lm_llamacpp import LlamaCppEvalModel
 
-    gguf = cached_export(directory, gguf_type, directory.name)
-    model = LlamaCppEvalModel(gguf, tokenizer, eos_ids,
-                              batch_size=batch_size)
+    gguf = cached_export(directory, gguf_type)
+    model = LlamaCppEvalModel(gguf, tokenizer, eos_ids, batch_size=batch_size)
     try:
         with _progress(console or Console(stderr=True)) as progress:
             track = _tracker(progress, f"{directory.name} {gguf_type}")

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from cogcore.llamacpp import LlamaCppUnavailable, import_llama_cpp
-from service.checkpoint_id import checkpoint_id
 from service.engine import _eos_ids
 from service.generation import EngineObserver
 from service.llamacpp_engine import LlamaCppEngine
@@ -36,8 +35,7 @@ def gguf_path(settings: Settings) -> Path:
 
     log.info(f"the llama.cpp engine serves {settings.model_dir} at {settings.gguf_type} "
              "(exported once into artifacts/cache/gguf/)")
-    return cached_export(settings.model_dir, settings.gguf_type,
-                         checkpoint_id(settings.model_dir))
+    return cached_export(settings.model_dir, settings.gguf_type)
 
 
 def make_llamacpp_engine(settings: Settings, tokenizer: PreTrainedTokenizerBase,

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cogcore.checkpoint_id import checkpoint_id
 from cogcore.paths import default_base_dir, default_core_dir, default_kb_dir
-from service.checkpoint_id import checkpoint_id
 from service.routing.router import DEFAULT_RETRIEVAL_THRESHOLD
 
 

@@ -11,9 +11,9 @@ import openai
 import pytest
 from openai import OpenAI
 
+from cogcore.checkpoint_id import checkpoint_id
 from cogcore.paths import default_core_dir
 from loadtest.server import Server, start, stop
-from service.checkpoint_id import checkpoint_id
 from service.settings import Settings
 from tests.service.slow_upstream import slow_upstream
 from tests.service.test_api import assert_error, ready_client, tiny_settings

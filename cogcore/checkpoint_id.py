@@ -1,4 +1,5 @@
-"""The served model's id: what the checkpoint is, read from the checkpoint itself."""
+"""A checkpoint's id: what it is, read from the checkpoint itself (the served model's name, the
+GGUF export cache's file names)."""
 
 from __future__ import annotations
 
