@@ -302,9 +302,11 @@ class Engine:
         limit = min(len(p) for p in prompts) - 1  # each row keeps a token to compute logits
         group = self._with_recent(prompts, limit)
         n = batch.common_prefix(group, limit) if len(group) > 1 else 0
-        memo = next((m for m in self._prefixes
-                     if len(m.ids) >= n and all(m.covers(p) for p in prompts)), None)
-        if memo is not None:
+        covering = [m for m in self._prefixes if all(m.covers(p) for p in prompts)]
+        memo = max(covering, key=lambda m: len(m.ids), default=None)
+        # A lone prompt takes the longest remembered prefix that covers it, even when it
+        # shares more with its kind's last prompt: it would otherwise decode itself whole.
+        if memo is not None and (len(memo.ids) >= n or len(prompts) == 1):
             self._remember(memo)
             return memo, 0
         if n < self.min_shared_prefix:
