@@ -284,14 +284,13 @@ def cached_export(model_dir: Path, out_type: str) -> Path:
 
 
 def _llama_cpp(out_type: str):
+    from cogcore.llamacpp import LlamaCppUnavailable, import_llama_cpp
+
     try:
-        import llama_cpp
-    except ImportError as exc:
-        raise ExportError(
-            f"--type {out_type} needs llama.cpp's quantizer: install the llama.cpp extra "
-            "(`make llamacpp`, about 10 minutes on 2 cores) or export q8_0"
-        ) from exc
-    return llama_cpp
+        return import_llama_cpp()
+    except LlamaCppUnavailable as exc:
+        raise ExportError(f"--type {out_type} needs llama.cpp's quantizer: {exc}; "
+                          "or export q8_0") from exc
 
 
 def llama_quantize(source: Path, out: Path, out_type: str) -> None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from evaluation.cost import checkpoint_bytes, measure_speed, parameter_counts, peak_rss_bytes
 from evaluation.data import closed_book_items
 from evaluation.generation import OnBatch
-from evaluation.lm import HFEvalModel
+from evaluation.lm import EvalModel, HFEvalModel
 from evaluation.suites import FULL, QUICK, Sizes, run_suites
 
 if TYPE_CHECKING:
@@ -35,16 +36,20 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _tracker(progress: Progress, label: str):
-    def track(step: str, total: int) -> OnBatch:
-        task = progress.add_task(f"{label}: {step}", total=total)
-        return lambda n: progress.advance(task, n)
+def _measure(lm: EvalModel, speed: Callable[[list[str], OnBatch], dict[str, Any]],
+             tokenizer: PreTrainedTokenizerBase, sizes: Sizes, label: str,
+             console: Console | None) -> dict[str, Any]:
+    """Every suite on `lm`, then `speed(texts, on_batch)` on the speed prompts, one display."""
+    with _progress(console or Console(stderr=True)) as progress:
 
-    return track
+        def track(step: str, total: int) -> OnBatch:
+            task = progress.add_task(f"{label}: {step}", total=total)
+            return lambda n: progress.advance(task, n)
 
-
-def _speed_texts(tokenizer: PreTrainedTokenizerBase) -> list[str]:
-    return [i.prompt.render(tokenizer) for i in closed_book_items("heldout")[:SPEED_PROMPTS]]
+        suites = run_suites(lm, sizes, track)
+        texts = [i.prompt.render(tokenizer)
+                 for i in closed_book_items("heldout")[:SPEED_PROMPTS]]
+        return {"suites": suites, "speed": speed(texts, track("speed (batch 1, 32)", 2))}
 
 
 def evaluate_model(
@@ -61,12 +66,11 @@ def evaluate_model(
     import torch
 
     # The suites build their tensors with torch factories: make those land on the model's device.
-    with _progress(console or Console(stderr=True)) as progress, torch.device(model.device):
-        track = _tracker(progress, label)
-        suites = run_suites(HFEvalModel(model, tokenizer, batch_size), sizes, track)
-        speed = measure_speed(model, tokenizer, _speed_texts(tokenizer), speed_tokens,
-                              track("speed (batch 1, 32)", 2))
-    return {"suites": suites, "speed": speed}
+    with torch.device(model.device):
+        return _measure(HFEvalModel(model, tokenizer, batch_size),
+                        lambda texts, done: measure_speed(model, tokenizer, texts, speed_tokens,
+                                                          done),
+                        tokenizer, sizes, label, console)
 
 
 def evaluate_gguf(
@@ -88,15 +92,12 @@ def evaluate_gguf(
     gguf = cached_export(directory, gguf_type)
     model = LlamaCppEvalModel(gguf, tokenizer, eos_ids, batch_size=batch_size)
     try:
-        with _progress(console or Console(stderr=True)) as progress:
-            track = _tracker(progress, f"{directory.name} {gguf_type}")
-            suites = run_suites(model, sizes, track)
-            speed = model.speed(_speed_texts(tokenizer), speed_tokens,
-                                track("speed (batch 1, 32)", 2))
+        measured = _measure(model, lambda texts, done: model.speed(texts, speed_tokens, done),
+                            tokenizer, sizes, f"{directory.name} {gguf_type}", console)
     finally:
         model.close()
-    return {"suites": suites, "speed": speed, "gguf": {"type": gguf_type, "path": str(gguf),
-                                                       "bytes": gguf.stat().st_size}}
+    return {**measured, "gguf": {"type": gguf_type, "path": str(gguf),
+                                 "bytes": gguf.stat().st_size}}
 
 
 def evaluate_checkpoint(
