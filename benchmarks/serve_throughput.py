@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -141,11 +142,18 @@ async def one_request(client: httpx.AsyncClient, url: str, model: str, prompt: s
         run.tokens += len(stamps)
 
 
-async def drive(url: str, model: str, clients: int, requests: int, max_tokens: int) -> Run:
-    """`clients` concurrent loops sharing `requests` requests in total."""
+REQUEST_NUMBERS = itertools.count()
+
+
+async def drive(url: str, model: str, clients: int, requests: int, max_tokens: int,
+                distinct: bool = False) -> Run:
+    """`clients` concurrent loops sharing `requests` requests in total. With `distinct` each
+    prompt opens with a number of its own, so that no server takes a whole earlier prompt
+    from its prompt cache, only the chat template's turn."""
     run, queue = Run(), asyncio.Queue()
     for i in range(requests):
-        queue.put_nowait(PROMPTS[i % len(PROMPTS)])
+        prompt = PROMPTS[i % len(PROMPTS)]
+        queue.put_nowait(f"Request {next(REQUEST_NUMBERS)}. {prompt}" if distinct else prompt)
 
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
@@ -178,7 +186,8 @@ def report(kind: str, clients: int, r: Run) -> None:
 
 def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rounds: int,
           threads: int, base_src: Path | None = None, llama_server: Path | None = None,
-          peaks: dict[str, float] | None = None) -> dict[str, dict[int, Run]]:
+          peaks: dict[str, float] | None = None, distinct: bool = False
+          ) -> dict[str, dict[int, Run]]:
     """Start every server, then run each load level on each server in turn.
 
     The servers take turns level by level (in reversed order every other level) rather than
@@ -204,7 +213,7 @@ def bench(kinds: list[str], model: Path, levels: list[int], max_tokens: int, rou
                     continue
                 try:
                     run = asyncio.run(drive(urls[kind], names[kind], clients, rounds * clients,
-                                            max_tokens))
+                                            max_tokens, distinct))
                 except httpx.HTTPError as exc:  # one server failing leaves the others' figures
                     print(f"{kind}: failed at {clients} clients: {exc!r}", flush=True)
                     failed.add(kind)
@@ -243,12 +252,15 @@ def main() -> None:
     parser.add_argument("--llama-server", type=Path,
                         default=REPO / "artifacts/llama.cpp/bin/llama-server",
                         help="llama.cpp's server binary, for the 'llama-server-<type>' servers")
+    parser.add_argument("--distinct", action="store_true",
+                        help="no prompt twice: each opens with its own number (a prompt "
+                             "cache then holds only the template's turn)")
     parser.add_argument("--out", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     peaks: dict[str, float] = {}
     results = bench(args.servers.split(","), args.model, levels, args.max_tokens, args.rounds,
-                    args.threads, args.base_src, args.llama_server, peaks)
+                    args.threads, args.base_src, args.llama_server, peaks, args.distinct)
     tps = {k: {c: r.tokens / r.wall_s for c, r in v.items()} for k, v in results.items()}
     for kind in tps:  # each llama.cpp engine against llama-server at the same type
         other = f"llama-server-{kind.removeprefix('cogcore-llamacpp-')}"
@@ -260,7 +272,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
             "command": " ".join(sys.argv), "model": str(args.model), "threads": args.threads,
-            "max_tokens": args.max_tokens, "peak_rss_mib": peaks,
+            "max_tokens": args.max_tokens, "distinct": args.distinct, "peak_rss_mib": peaks,
             "servers": {k: {str(c): {"tokens_per_s": r.tokens / r.wall_s, "tokens": r.tokens,
                                      "ttft_p50_ms": pct(r.ttft, 50), "itl_p50_ms": pct(r.itl, 50)}
                             for c, r in v.items()} for k, v in results.items()},

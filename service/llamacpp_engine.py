@@ -27,12 +27,16 @@ import torch
 
 from cogcore.llamacpp import LlamaContext, free_cores
 from service import batch
-from service.engine import HELD_PREFIXES, Engine, Sequence
+from service.engine import Engine, Sequence
 from service.errors import ServiceError, UnsupportedParameter
 from service.generation import DeltaStream, EngineObserver, GenerationRequest
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+# Recent prompts whose cells stay in the KV cache for the next prompts to share, as
+# llama-server's slots keep theirs: at most this many, holding at most a quarter of the cells.
+HELD_PROMPTS = 16
 
 
 class LlamaCppEngine(Engine):
@@ -56,13 +60,16 @@ class LlamaCppEngine(Engine):
         super().__init__(shim, tokenizer, max_batch_size=max_batch_size,  # type: ignore[arg-type]
                          max_waiting=max_waiting, retry_after_s=retry_after_s, observer=observer)
         self.threads = threads or free_cores()
-        # Sequence ids 0..max_batch_size-1 are the rows'; the next HELD_PREFIXES hold recent
-        # prompts, one per kind (chat turns, grounded reader prompts), most recent first: a
-        # new row copies the cells of what it shares with one of them.
+        # Sequence ids 0..max_batch_size-1 are the rows'; the next HELD_PROMPTS hold recent
+        # prompts, most recent first: a new row copies the cells of what it shares with one
+        # of them (the chat template's turn, the reader's instructions, a conversation's
+        # earlier turns, or the whole prompt when it comes again).
         self._held: list[tuple[tuple[int, ...], int]] = []  # (prompt, its sequence id)
-        self._llama = LlamaContext(Path(gguf), n_ctx, max_batch_size + HELD_PREFIXES,
+        self._held_cells = n_ctx // 4
+        self._llama = LlamaContext(Path(gguf), n_ctx, max_batch_size + HELD_PROMPTS,
                                    n_batch=512, threads=self.threads)
         self._free_ids = list(range(max_batch_size))
+        self._free_held = list(range(max_batch_size, max_batch_size + HELD_PROMPTS))
         self._slot: dict[int, tuple[int, int]] = {}  # id(seq) -> (sequence id, next position)
         self.decode_steps = 0  # batched decode steps, and the rows they advanced together
         self.decode_rows = 0
@@ -111,25 +118,29 @@ class LlamaCppEngine(Engine):
 
     def _hold(self, prompt: tuple[int, ...], seq_id: int) -> None:
         """Keep a prompt's cells, as llama-server's prompt cache does: the next prompts take
-        what they share with it (the chat template's turn, the reader's instructions, the
-        earlier turns of a conversation) without decoding it. It takes the place of the held
-        prompt of its kind, else of the least recently used one."""
-        if len(prompt) < self.min_shared_prefix:
+        what they share with it without decoding it. A held prompt that this one extends
+        (the conversation's previous turn) gives up its place; past HELD_PROMPTS prompts or a
+        quarter of the cells, the least recently used go first."""
+        if not self.min_shared_prefix <= len(prompt) <= self._held_cells:
             return
         held = [p for p, _ in self._held]
         if prompt in held:
             self._held.insert(0, self._held.pop(held.index(prompt)))
             return
-        kind = next((k for k, p in enumerate(held)
-                     if batch.common_prefix([p, prompt], len(prompt)) >= self.min_shared_prefix),
-                    None)
-        if kind is None and len(held) < HELD_PREFIXES:
-            target = self.max_batch_size + len(held)
-        else:
-            _, target = self._held.pop(len(held) - 1 if kind is None else kind)
-            self._llama.remove(target)
+        for k in reversed(range(len(held))):
+            if prompt[:len(held[k])] == held[k]:
+                self._drop_held(k)
+        while self._held and (len(self._held) >= HELD_PROMPTS or len(prompt) + sum(
+                len(p) for p, _ in self._held) > self._held_cells):
+            self._drop_held(len(self._held) - 1)
+        target = self._free_held.pop()
         self._llama.copy(seq_id, target)  # the row holds its prompt's cells only
         self._held.insert(0, (prompt, target))
+
+    def _drop_held(self, k: int) -> None:
+        _, seq_id = self._held.pop(k)
+        self._llama.remove(seq_id)
+        self._free_held.append(seq_id)
 
     def _prompt_tokens(self, prompts: dict[tuple[int, ...], int]
                        ) -> Iterator[tuple[list[tuple[int, int, tuple[int, ...], bool]],
@@ -202,6 +213,7 @@ class LlamaCppEngine(Engine):
         self._slot.clear()
         self._held, self._recent = [], []
         self._free_ids = list(range(self.max_batch_size))
+        self._free_held = list(range(self.max_batch_size, self.max_batch_size + HELD_PROMPTS))
 
     @property
     def held_prompts(self) -> list[int]:

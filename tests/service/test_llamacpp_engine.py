@@ -177,6 +177,60 @@ def test_the_next_turn_takes_the_held_prompt_instead_of_decoding_it(
     assert reused == 2 * len(first) - 1
 
 
+def test_prompts_asked_again_in_turn_are_held_whole(gguf: Path, tokenizer) -> None:
+    """Different chats one after another, then again: each one the second time takes all of
+    its prompt but the last token from its held cells (llama-server's slots keep theirs), and
+    gives the same text."""
+    params = SamplingParams(max_tokens=6)
+    prompts = [chat_ids(tokenizer, q) for q in QUESTIONS]
+
+    async def twice(engine: LlamaCppEngine) -> tuple[list[str], list[int], int]:
+        texts, reused = [], []
+        for ids in prompts * 2:
+            before = engine.reused_prompt_tokens
+            texts.append(await text_of(engine, ids, params))
+            reused.append(engine.reused_prompt_tokens - before)
+        return texts, reused, len(engine.held_prompts)
+
+    texts, reused, held = run(llama(gguf, tokenizer), twice)
+    assert texts[:3] == texts[3:] and all(texts)
+    assert reused[3:] == [len(ids) - 1 for ids in prompts]
+    assert min(reused[1:3]) >= 16 > reused[0]  # the first time, the template's turn only
+    assert held == len(prompts)
+
+
+def test_held_prompts_stay_within_their_bounds(gguf: Path, tokenizer) -> None:
+    """More prompts than may be held, each longer than the last: the held ones stay within
+    HELD_PROMPTS and a quarter of the cells, the most recent first, and a follow-up turn
+    takes the place of the turn it extends."""
+    from service.llamacpp_engine import HELD_PROMPTS
+
+    params = SamplingParams(max_tokens=2)
+    prompts = [chat_ids(tokenizer, f"Count to {i}: " + "one two three " * i)
+               for i in range(HELD_PROMPTS + 4)]
+    turns = [{"role": "user", "content": QUESTIONS[0]},
+             {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "Why?"}]
+    follow = tokenizer(tokenizer.apply_chat_template(turns, tokenize=False,
+                                                     add_generation_prompt=True),
+                       add_special_tokens=False).input_ids
+
+    async def many(engine: LlamaCppEngine) -> tuple[list[int], list[int]]:
+        for ids in prompts:
+            await text_of(engine, ids, params)
+        after_many = engine.held_prompts
+        for ids in (chat_ids(tokenizer, QUESTIONS[0]), follow):
+            await text_of(engine, ids, params)
+        return after_many, engine.held_prompts
+
+    engine = llama(gguf, tokenizer, n_ctx=2048)
+    after_many, after_follow = run(engine, many)
+    assert len(after_many) <= HELD_PROMPTS and sum(after_many) <= 2048 // 4
+    assert after_many[0] == len(prompts[-1])  # the most recent first
+    assert after_many == sorted(after_many, reverse=True)  # the oldest went first
+    assert after_follow[0] == len(follow)
+    assert len(chat_ids(tokenizer, QUESTIONS[0])) not in after_follow  # replaced by its turn
+
+
 def test_cancelled_request_frees_its_sequence(gguf: Path, tokenizer) -> None:
     async def body(engine: LlamaCppEngine) -> tuple[int, int, int]:
         stream = engine.submit(GenerationRequest(chat_ids(tokenizer, QUESTIONS[2]),
