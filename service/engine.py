@@ -31,6 +31,7 @@ from service.generation import (
     TokenLogprob,
 )
 from service.logprobs import prompt_scores, score_rows
+from service.prefix_memory import PrefixMemory, RecentPrompts
 from service.question_likelihood import LikelihoodQueue, continuation_logprobs
 from service.sampling import SamplingParams, make_generator, sample_rows
 
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger("cogcore.engine")
-# Shared prefixes remembered at once: one per kind of prompt (chat turns, grounded reader
-# prompts, a client's own system prompt), the least recently used dropped first.
-HELD_PREFIXES = 4
 
 
 @dataclass(eq=False)
@@ -94,9 +92,9 @@ class Engine:
         self._wake = threading.Event()
         self._running: list[Sequence] = []
         self._state: batch.BatchState | None = None
-        # The last shared prefix and the last prompt admitted (model thread only).
-        self._prefixes: list[batch.Prefix] = []  # most recently used first
-        self._recent: list[list[int]] = []
+        # What earlier prompts leave for later ones to share (model thread only).
+        self._prefixes = PrefixMemory()
+        self._recent = RecentPrompts(min_shared_prefix)
         self._stop = threading.Event()
         self._accepting = True
         # Likelihoods asked for by grounding (`likelihoods`), computed between two steps.
@@ -268,7 +266,7 @@ class Engine:
                 start = len(prefix.ids) if prefix else 0
                 self.observer.prefilled(sum(len(p) - start for p in members))
             if keep:
-                self._remember(batch.cut_prefix(part, members[0][:keep]))
+                self._prefixes.remember(batch.cut_prefix(part, members[0][:keep]))
             state = part if state is None else batch.merge(state, part)
             parts.append(logits)
             order += group
@@ -294,44 +292,24 @@ class Engine:
 
     def _shared_prefix(self, prompts: list[list[int]]) -> tuple[batch.Prefix | None, int]:
         """The encoded prefix that all `prompts` share, if any (reused while remembered), and
-        the length of a new prefix to keep from a lone prompt's own prefill (else 0).
-
-        Prefill costs as much as tens of decode steps on CPU, and chat prompts all start with
-        the same template turn (24 of 39 tokens for SmolLM2's), grounded ones with the
-        reader's instructions: each such prefix is encoded once and remembered."""
+        the length of a new prefix to keep from a lone prompt's own prefill (else 0)."""
         limit = min(len(p) for p in prompts) - 1  # each row keeps a token to compute logits
-        group = self._with_recent(prompts, limit)
-        n = batch.common_prefix(group, limit) if len(group) > 1 else 0
-        covering = [m for m in self._prefixes if all(m.covers(p) for p in prompts)]
-        memo = max(covering, key=lambda m: len(m.ids), default=None)
+        n = self._recent.shared(prompts, limit)
+        memo = self._prefixes.covering(prompts)
         # A lone prompt takes the longest remembered prefix that covers it, even when it
         # shares more with its kind's last prompt: it would otherwise decode itself whole.
         if memo is not None and (len(memo.ids) >= n or len(prompts) == 1):
-            self._remember(memo)
+            self._prefixes.remember(memo)
             return memo, 0
-        if n < self.min_shared_prefix:
+        if not n:
             return None, 0
         if len(prompts) == 1:  # its own prefill computes the prefix: no extra pass for it
             return None, n
         prefix = batch.encode_prefix(self.model, prompts[0][:n])
-        self._remember(prefix)
+        self._prefixes.remember(prefix)
         if self.observer:
             self.observer.prefilled(n)
         return prefix, 0
-
-    def _with_recent(self, prompts: list, limit: int) -> list:
-        """`prompts` and the last earlier prompt of their kind (one that shares at least
-        `min_shared_prefix` tokens with them), so that a prompt alone still finds the prefix
-        it shares with the one before; `prompts[-1]` is then the last of their kind."""
-        kin = [r for r in self._recent
-               if batch.common_prefix([prompts[0], r], limit) >= self.min_shared_prefix]
-        self._recent = [prompts[-1], *(r for r in self._recent if r not in kin)][:HELD_PREFIXES]
-        return [*prompts, *kin[:1]]
-
-    def _remember(self, prefix: batch.Prefix) -> None:
-        """Keep `prefix` first among the remembered ones (at most HELD_PREFIXES)."""
-        self._prefixes = [prefix, *(p for p in self._prefixes if p is not prefix)]
-        del self._prefixes[HELD_PREFIXES:]
 
     def _decode(self) -> None:
         assert self._state is not None

@@ -173,13 +173,12 @@ class LlamaCppEngine(Engine):
         is what the prompts share with each other and the last prompt of their kind, as the
         torch engine's; under `min_shared_prefix` nothing is shared."""
         limit = min(len(p) for p in prompts) - 1  # each row decodes a token of its own
-        group = self._with_recent(prompts, limit)
-        n = batch.common_prefix(group, limit) if len(group) > 1 else 0  # type: ignore[arg-type]
+        n = self._recent.shared(prompts, limit)
         held, source = max(((batch.common_prefix([p, *prompts], limit), seq)  # type: ignore[list-item]
                             for p, seq in self._held), default=(0, None))
         if held >= max(n, self.min_shared_prefix):
             return held, source
-        return (n, None) if n >= self.min_shared_prefix else (0, None)
+        return n, None
 
     def _decode(self) -> None:
         tokens = []
@@ -211,7 +210,8 @@ class LlamaCppEngine(Engine):
         if self._llama.ctx:
             self._llama.clear()
         self._slot.clear()
-        self._held, self._recent = [], []
+        self._held = []
+        self._recent.clear()
         self._free_ids = list(range(self.max_batch_size))
         self._free_held = list(range(self.max_batch_size, self.max_batch_size + HELD_PROMPTS))
 
