@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -40,13 +41,17 @@ from service.settings import default_model_dir
 
 SEED = 23
 SALT = "paraphrase"
-SPLITS = ("tune", "heldout", "own")
+SPLITS = ("tune", "heldout", "own", "forms")
 # The entities each group asks about: `own` is a second set of phrasings over the tune half's
 # entities, written for the likelihood re-rank (issue 16) without reading the held-out half's
-# questions or results; it is on the tune side.
-ENTITIES = {"tune": "tune", "heldout": "heldout", "own": "tune"}
+# questions or results; `forms` a third, written for the entity and evidence checks (issue 16),
+# in forms the others lack: the relation word last, "what ... is X's ...", numbers asked "how
+# many / how big / in what year", and the entity given by another of its facts ({f[capital]}).
+# Both are on the tune side.
+ENTITIES = {"tune": "tune", "heldout": "heldout", "own": "tune", "forms": "tune"}
 KINDS = ("paraphrase", "inverse", "numeric")
-# (entity kind, relation) -> question templates; {e} the entity, {a} the answer. Forward
+# (entity kind, relation) -> question templates; {e} the entity, {a} the answer, {f[rel]}
+# another of the entity's facts that no other entity shares (the entity by description). Forward
 # kinds ask for the answer; inverse ones give it and ask for the entity. The held-out half
 # uses other relations where the store has them, and other forms everywhere.
 TEMPLATES: dict[str, dict[str, dict[tuple[str, str], tuple[str, ...]]]] = {
@@ -116,8 +121,63 @@ TEMPLATES: dict[str, dict[str, dict[tuple[str, str], tuple[str, ...]]]] = {
             ("country", "calling_code"): ("What's the country code to call {e} by phone?",),
         },
     },
-    "heldout": {
+    "forms": {
         "paraphrase": {
+            ("country", "capital"): ("For {e}, which city is the capital?",
+                                     "What city is {e}'s capital?"),
+            ("country", "currency"): ("{e} pays in which currency code?",
+                                      "What is the money code of the country whose capital is "
+                                      "{f[capital]}?"),
+            ("country", "demonym"): ("Someone from {e} is known as what?",
+                                     "What are people from the country with the internet "
+                                     "domain {f[tld]} called?"),
+            ("country", "subregion"): ("{e} sits in which subregion?",),
+            ("country", "region"): ("What is {e}'s world region?",
+                                    "The country governed from {f[capital]} lies in which "
+                                    "region of the world?"),
+            ("country", "tld"): ("Sites from {e} use which domain?",),
+            ("country", "iso_alpha3"): ("{e}'s ISO alpha-3 code is what?",),
+            ("country", "borders"): ("Which countries are {e}'s neighbours?",),
+            ("element", "symbol"): ("What symbol does {e} have?",
+                                    "Which symbol belongs to the element with atomic number "
+                                    "{f[atomic_number]}?"),
+            ("us_state", "capital"): ("Which city is {e}'s state capital?",
+                                      "What is the capital of the state with the postal code "
+                                      "{f[abbreviation]}?"),
+            ("us_state", "abbreviation"): ("What two-letter code does the post use for {e}?",),
+            ("us_state", "time_zone"): ("Which time zone is {e}'s capital in?",),
+        },
+        "inverse": {
+            ("country", "capital"): ("Which country's capital is {a}?",),
+            ("country", "currency"): ("What country pays with {a}?",),
+            ("country", "tld"): ("Whose internet domain is {a}?",),
+            ("country", "iso_alpha3"): ("Which nation does the ISO abbreviate as {a}?",),
+            ("country", "demonym"): ("{a} people live in which country?",),
+            ("country", "calling_code"): ("Which country do you reach by dialling +{a}?",),
+            ("element", "symbol"): ("What is the element whose symbol is {a}?",),
+            ("element", "atomic_number"): ("Which element's atomic number is {a}?",),
+            ("us_state", "abbreviation"): ("Which US state's postal code is {a}?",),
+            ("us_state", "capital"): ("{a} is the capital of which US state?",),
+            ("us_state", "fips"): ("What state has the FIPS code {a}?",),
+        },
+        "numeric": {
+            ("country", "population"): ("How many people does {e} have?",
+                                        "What is the number of inhabitants of the country "
+                                        "whose capital is {f[capital]}?"),
+            ("country", "area"): ("How big is {e}?", "How many square kilometres does {e} "
+                                                     "cover?"),
+            ("country", "calling_code"): ("What is {e}'s dialling code?",),
+            ("element", "atomic_number"): ("{e} has what atomic number?",
+                                           "What number is {e} on the periodic table?"),
+            ("element", "mass"): ("How heavy is an atom of {e}, in u?",
+                                  "What atomic mass does {e} have?"),
+            ("element", "density"): ("What density does {e} have in g/cm3?",),
+            ("us_state", "statehood_year"): ("In what year did {e} achieve statehood?",
+                                             "Since which year has {e} been a state?"),
+            ("us_state", "fips"): ("{e} has which FIPS code?",),
+        },
+    },
+    "heldout": {        "paraphrase": {
             ("us_state", "capital"): ("Tell me the seat of government of the US state of {e}.",
                                       "I'm looking for the city {e} is governed from."),
             ("country", "region"): ("Name the part of the world {e} belongs to.",
@@ -148,6 +208,9 @@ TEMPLATES: dict[str, dict[str, dict[tuple[str, str], tuple[str, ...]]]] = {
 }
 
 
+DESCRIBED = re.compile(r"\{f\[(\w+)\]\}")
+
+
 @dataclass(frozen=True)
 class Question:
     """A question, its half and kind, the entity whose document answers it, the answers."""
@@ -176,12 +239,19 @@ def questions(split: str, n: int, seed: int = SEED) -> list[Question]:
     unique = _unique_answers(facts)
     mine = [f for f in facts
             if split_of(f.entity_id, SALT, {"tune": 0.5, "heldout": 0.5}) == ENTITIES[split]]
+    # An entity's facts that describe it alone, by relation: what {f[...]} may name.
+    described: dict[str, dict[str, str]] = {}
+    for f in mine:
+        if (f.relation.name, normalize(f.answer)) in unique:
+            described.setdefault(f.entity_id, {})[f.relation.name] = f.answer
     out = []
     for kind, by_relation in TEMPLATES[split].items():
         cases = [(f, t) for f in mine for t in by_relation.get((f.kind, f.relation.name), ())
-                 if kind != "inverse" or (f.relation.name, normalize(f.answer)) in unique]
+                 if (kind != "inverse" or (f.relation.name, normalize(f.answer)) in unique)
+                 and set(DESCRIBED.findall(t)) <= set(described.get(f.entity_id, {}))]
         for fact, template in rng.sample(cases, min(n, len(cases))):
-            text = template.format(e=fact.entity, a=fact.answer)
+            text = template.format(e=fact.entity, a=fact.answer,
+                                   f=described.get(fact.entity_id, {}))
             answers = (fact.entity,) if kind == "inverse" else (fact.answer, *fact.aliases)
             if fact.relation.name == "borders":
                 answers = tuple(fact.answer.replace(" and ", ", ").split(", "))

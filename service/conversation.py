@@ -51,6 +51,9 @@ FRAGMENT = re.compile(r"^\s*(?:(?:and|so|also|ok|okay|then|well)\b[\s,]*)+(the .
                       re.IGNORECASE)
 # What may surround a new name in an elliptical turn: "and", "what about", "how about for".
 ELLIPSIS_WORDS = frozenset("and what how about for with then so also or".split())
+# Other words a question asks for an entity of a kind with ("Kingstown is the capital of what
+# nation?"), by the last word of the kind.
+KIND_SYNONYMS = {"country": ("nation",)}
 # A follow-up is read against this many turns before it, each cut to this many characters: a
 # long chat costs a bounded number of name look-ups.
 HISTORY_TURNS = 4
@@ -178,7 +181,8 @@ def value_names(question: str, text: str, metadata: dict) -> list[str]:
     if not isinstance(kind, str) or not kind:
         return []
     noun = kind.rsplit("_", 1)[-1]
-    if not re.search(rf"\b{re.escape(noun)}\b", question, re.IGNORECASE):
+    nouns = "|".join(re.escape(n) for n in (noun, *KIND_SYNONYMS.get(noun, ())))
+    if not re.search(rf"\b(?:{nouns})\b", question, re.IGNORECASE):
         return []
     aliases = metadata.get("aliases")
     own = {metadata.get("name"), *(aliases if isinstance(aliases, list) else [])}

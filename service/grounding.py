@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from cogcore.prompts import Prompt, reader_prompt
 from retrieval.embedder import CachedEncoder
 from service.conversation import (
@@ -36,9 +38,11 @@ from service.evidence_sentences import (
     EXACT,
     VALUE_FREE_WEIGHT,
     closest_sentences,  # noqa: F401 - benchmarks/evidence_eval.py imports it from here
+    holding,
     keep_best,
     sentence_scores,
     sentence_texts,
+    unanchored,
     value_free_texts,
 )
 from service.grounding_batch import MicroBatcher
@@ -62,6 +66,10 @@ FOLLOW_UP_MIN_P_FACTS = 0.3
 # A name given as a value ("Suva") is as exact when no other document among its best BM25
 # matches holds it.
 VALUE_HOLDERS = 3
+# How deep the lexical lookup of a question's names and codes goes when the search found no
+# page holding them (`Grounding._anchored`): BM25 ranks "West Island" fifth, below four pages
+# holding "West" and "Island" apart (well under a millisecond at 20).
+LOOKUP_DEPTH = 20
 
 
 @dataclass(frozen=True)
@@ -275,7 +283,18 @@ class Grounding:
         if not (best >= s.abstain_min_score or self._holds_exact_term(query)
                 or canonical != query or (hits and self._gives_a_value(query, hits[0]))):
             return Grounded("facts", [], abstained=True, query=query)
-        return _Evidence(canonical, hits)
+        return _Evidence(canonical, self._anchored(canonical, hits))
+
+    def _anchored(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """`hits`, or, when they are about nothing the question names or gives
+        (`service.evidence_sentences.unanchored`), the pages a lexical lookup of its names and
+        codes finds holding them ("West Island" -> Cocos (Keeling) Islands); `hits` when
+        none does (the evidence check then abstains)."""
+        terms = unanchored(query, hits)
+        if not terms:
+            return hits
+        found = self.kb.search(" ".join(terms), k=LOOKUP_DEPTH, mode="bm25")
+        return holding(terms, found)[:self.settings.retrieval_k] or hits
 
     def _finish(self, ask: Ask, found: _Evidence) -> Grounded:
         """The reader prompt over the evidence sentences nearest the question."""
@@ -329,11 +348,15 @@ class Grounding:
                                 self.settings.evidence_sentences,
                                 self.settings.evidence_lexical_weight)
 
-    def _weigh(self, found: _Evidence) -> _Evidence:
+    def _weigh(self, found: _Evidence) -> _Evidence | Grounded:
         """`found` with its sentences scored by the embedding and the question's words."""
         cut, scores = sentence_scores(found.query, found.hits, self.kb.embedder.encode,
                                       self.settings.evidence_sentences,
                                       self.settings.evidence_lexical_weight, self.value_weight)
+        if cut and not any(np.isfinite(scores)):
+            # No sentence could answer (`service.evidence_sentences.answering`): another
+            # entity's page, or none with the value asked for. No reply beats a wrong citation.
+            return Grounded("facts", [], abstained=True, query=found.query)
         return replace(found, sentences=cut, scores=scores)
 
     def _rerank(self, results: list[Any]) -> list[Any]:
