@@ -10,7 +10,12 @@ spending the half hour of scoring and refit again. Usage:
 
 Writes OUT (a checkpoint) with core_report.json: the core's recorded recipe with the healing's
 settings and the steps actually taken (`--seconds` may stop it first), its cost and losses.
-Measure it with `python -m evaluation.partial OUT RESULT.json --suites ... --against EVAL.json`.
+Measure it with `python -m evaluation.partial OUT RESULT.json --suites ... --against EVAL.json`
+(one suite or a few per run), then pair every result with the full run's base and its first
+compared core (the default core's recorded run) in one JSON report:
+
+    python benchmarks/reading_heal.py report --eval docs/pruning/core-v2-eval/eval.json \
+        --core OUT --out docs/pruning/heal-X.json RESULT.json [RESULT.json ...]
 """
 
 from __future__ import annotations
@@ -23,7 +28,46 @@ from dataclasses import replace
 from pathlib import Path
 
 
+def report_main(argv: list[str]) -> None:
+    """The partial results of one healed core, merged and paired with the full run's base and
+    default core: ratios with 95% intervals, the healing's recipe and cost beside them."""
+    from evaluation.compare import paired_ratios
+
+    parser = argparse.ArgumentParser(prog="reading_heal.py report")
+    parser.add_argument("results", type=Path, nargs="+", help="evaluation.partial outputs")
+    parser.add_argument("--eval", type=Path, required=True, help="a full run's eval.json")
+    parser.add_argument("--core", type=Path, required=True, help="the healed checkpoint")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    full = json.loads(args.eval.read_text())
+    default = {"model": full["compare"][0]["model"], "suites": full["compare"][0]["suites"]}
+    merged: dict = {"model": str(args.core), "suites": {}, "seconds": {}}
+    for path in args.results:
+        part = json.loads(path.read_text())
+        merged["suites"].update(part["suites"])
+        merged["seconds"][path.name] = part["seconds"]
+    healing = json.loads((args.core / "core_report.json").read_text())
+    out = {"command": "python " + " ".join(sys.argv), "core": str(args.core),
+           "healing": {key: healing[key] for key in ("command", "config", "seconds", "details")},
+           "against_base": paired_ratios(full, merged),
+           "default_against_base": paired_ratios(
+               full, {**default, "suites": {k: v for k, v in default["suites"].items()
+                                            if k in merged["suites"]}}),
+           "against_default": paired_ratios(default, merged), "evaluated": merged}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    for label, entry in out["against_base"].items():
+        old, vs = out["default_against_base"][label], out["against_default"][label]
+        print(f"{label}: base {entry['base']:.3f}, default {old['model']:.3f}, healed "
+              f"{entry['model']:.3f}; healed / base {entry['ratio']:.3f} "
+              f"[{entry['low']:.2f}, {entry['high']:.2f}], default / base {old['ratio']:.3f}, "
+              f"healed / default {vs['ratio']:.3f} [{vs['low']:.2f}, {vs['high']:.2f}]")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["report"]:
+        report_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--core", type=Path, required=True, help="a core checkpoint")
     parser.add_argument("--base", type=Path, default=Path("artifacts/base/smollm2-135m-instruct"))
@@ -32,6 +76,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument("--calibration", type=int, default=64, help="examples per retain set")
+    parser.add_argument("--no-end-turn", action="store_true",
+                        help="score the reader answers without their end-of-turn token (the "
+                             "first run's reading term)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -57,7 +104,7 @@ def main() -> None:
     data = calibration_sets(tokenizer, args.calibration)
     started = time.perf_counter()
     details = heal_with_reading(core, teacher, tokenizer, trimmed, data, cfg,
-                                max_seconds=args.seconds)
+                                max_seconds=args.seconds, end_turn=not args.no_end_turn)
     seconds = time.perf_counter() - started
     cfg = replace(cfg, heal_reading_steps=details["heal_reading_steps_taken"])
     save_checkpoint(core, trimmed, args.out)

@@ -10,7 +10,10 @@ alternate between two kinds of batch, in a fixed proportion (`heal_reading_share
 - the retain sets' examples (open-book, counterfactual and fictional reader prompts and the
   reasoning tasks, calibration split only), scored at the answer positions only: the reading
   retain term. Closed-book fact questions never enter, so the healing has no term that
-  rewards recall; the teacher's answers to counterfactual prompts follow the evidence.
+  rewards recall; the teacher's answers to counterfactual prompts follow the evidence. The
+  reader prompts' targets end with the end-of-turn token (`end_turn`), so the core learns to
+  stop where the base does: scored at the answer alone, the healed core went on stating the
+  context's other facts up to the token limit.
 
 A share of 0 is plain healing on prose (the control that isolates the reading term).
 """
@@ -65,9 +68,23 @@ def schedule(steps: int, share: float) -> list[bool]:
     return [int((k + 1) * share) > int(k * share) for k in range(steps)]
 
 
+def retain_examples(teacher_tokenizer: PreTrainedTokenizerBase, data: CalibrationSets,
+                    end_turn: bool = True) -> list[Example]:
+    """The retain sets' examples the reading term scores (every set but the prose one); with
+    `end_turn`, the reader prompts' targets (chat turns) end with the end-of-turn token, as the
+    base's replies do. The reasoning tasks are plain text: their targets are left alone."""
+    from evaluation.data import READING_KINDS
+
+    end = teacher_tokenizer.eos_token if end_turn else None
+    if end_turn and not end:
+        raise ValueError("the base's tokenizer names no end-of-turn token")
+    return [Example(e.prompt, e.target + end) if end and name in READING_KINDS else e
+            for name, items in data.retain_examples.items() if name != GENERAL for e in items]
+
+
 def healing_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap,
                     data: CalibrationSets, steps: int, share: float,
-                    seed: int = 0) -> list[AlignedBatch]:
+                    seed: int = 0, end_turn: bool = True) -> list[AlignedBatch]:
     """The batch of every step: retain batches in a seeded random order (cycled when the steps
     outnumber them), prose windows in corpus order, interleaved by `schedule`."""
     from pruning.corpus import general_corpus
@@ -75,8 +92,7 @@ def healing_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap
     plan = schedule(steps, share)
     retain: list[AlignedBatch] = []
     if any(plan):
-        examples = [e for name, items in data.retain_examples.items() if name != GENERAL
-                    for e in items]
+        examples = retain_examples(teacher_tokenizer, data, end_turn)
         if not examples:
             raise ValueError("these calibration sets keep no retain examples to heal on")
         retain = aligned_examples(teacher_tokenizer, pieces, examples,
@@ -102,14 +118,16 @@ def healing_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap
 def heal_with_reading(core: PreTrainedModel, base: PreTrainedModel,
                       tokenizer: PreTrainedTokenizerBase, trimmed: PreTrainedTokenizerBase,
                       data: CalibrationSets, cfg: PruneConfig,
-                      max_seconds: float | None = None) -> dict[str, Any]:
+                      max_seconds: float | None = None, end_turn: bool = True) -> dict[str, Any]:
     """Distill every parameter of `core` (tokenizer `trimmed`) from `base` (tokenizer
     `tokenizer`) for `cfg.heal_reading_steps` steps, or until `max_seconds` have passed (the
     first k steps of any run are the k-step run's: the schedule, the retain order and the
-    prose are prefixes); the steps taken, their losses and what they read, for the report."""
+    prose are prefixes); the steps taken, their losses and what they read, for the report.
+    `end_turn=False` scores the reader answers without their end-of-turn token (the first
+    run's term, kept as the control)."""
     pieces = PieceMap(tokenizer, trimmed)
     batches = healing_batches(tokenizer, pieces, data, cfg.heal_reading_steps,
-                              cfg.heal_reading_share, cfg.seed)
+                              cfg.heal_reading_share, cfg.seed, end_turn)
     targets = aligned_targets(base, pieces, core.get_output_embeddings().out_features)
     losses = distill(core, base, batches, steps=len(batches), lr=cfg.heal_reading_lr,
                      targets=targets, max_seconds=max_seconds)
@@ -122,6 +140,6 @@ def heal_with_reading(core: PreTrainedModel, base: PreTrainedModel,
         kind = [loss for loss, r in zip(losses, plan, strict=True) if r == reading]
         return [mean(kind[:5]), mean(kind[-5:])]
 
-    return {"heal_reading_steps_taken": len(losses),
+    return {"heal_reading_steps_taken": len(losses), "heal_reading_end_turn": end_turn,
             "heal_reading_loss_first_last_5": {"prose": ends(False), "retain": ends(True)},
             "heal_reading_scored_tokens": sum(b.scored_tokens for b in batches[: len(losses)])}

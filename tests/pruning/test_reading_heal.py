@@ -14,7 +14,7 @@ from transformers import AutoTokenizer
 from pruning.calibration import CalibrationSets, Example, encode_example
 from pruning.heal import PieceMap, aligned_targets
 from pruning.pipeline import PruneConfig, PruneConfigError, prune
-from pruning.reading_heal import aligned_examples, healing_batches, schedule
+from pruning.reading_heal import aligned_examples, healing_batches, retain_examples, schedule
 from pruning.vocab import trim_vocabulary
 from tests.conftest import run_cogcore
 from tests.pruning.tiny import (
@@ -62,6 +62,35 @@ def test_the_schedule_spreads_the_share_and_any_prefix_is_the_shorter_run() -> N
     assert schedule(100, 0.3)[:37] == schedule(37, 0.3)
     with pytest.raises(ValueError, match="outside"):
         schedule(4, 1.5)
+
+
+def test_reader_targets_end_the_turn_and_reasoning_targets_do_not(
+    tiny_llama_dir: Path, tiny_sets: CalibrationSets,
+) -> None:
+    tokenizer, trimmed = _trimmed(tiny_llama_dir)
+    end = tokenizer.eos_token_id
+    with_end = retain_examples(tokenizer, tiny_sets)
+    without = retain_examples(tokenizer, tiny_sets, end_turn=False)
+    assert len(with_end) == len(without) > 0
+    readers = {e.prompt for kind in ("open_book", "counterfactual", "fictional")
+               for e in tiny_sets.retain_examples[kind]}
+    assert readers and readers < {e.prompt for e in without}
+    for ended, plain in zip(with_end, without, strict=True):
+        target = encode_example(tokenizer, ended, 384)[1]
+        if ended.prompt in readers:
+            # The answer's tokens, then the end-of-turn token as one special token.
+            assert target == encode_example(tokenizer, plain, 384)[1] + [end]
+        else:
+            assert ended == plain
+    # The end-of-turn token is scored: a target row predicts it in every reader example.
+    pieces = PieceMap(tokenizer, trimmed)
+    reader_only = [e for e in with_end if e.prompt in readers]
+    for batch in aligned_examples(tokenizer, pieces, reader_only, batch_size=2):
+        for b in range(batch.student_ids.shape[0]):
+            last = int(batch.student_mask[b].sum()) - 1
+            assert int(batch.student_ids[b, last]) == trimmed.convert_tokens_to_ids(
+                tokenizer.eos_token)
+            assert (b, last - 1) in {tuple(r) for r in batch.rows.tolist()}
 
 
 def test_healing_batches_never_read_the_fact_questions(
