@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # the optional extra) serving `gguf`, else the checkpoint exported at `gguf_type` once.
     engine: Literal["torch", "llamacpp"] = "torch"
     gguf: Path | None = None
-    gguf_type: Literal["f32", "f16", "q8_0"] = "f32"
+    gguf_type: Literal["f32", "f16", "q8_0", "q4_k_m"] = "f32"
     llamacpp_threads: int | None = Field(None, ge=1)  # None: the cores the process may use
     llamacpp_ctx: int = Field(16384, ge=256)  # KV cells shared by all running requests
 

@@ -36,3 +36,17 @@ def test_a_named_gguf_that_is_missing_is_refused(tmp_path: Path) -> None:
     settings = Settings(engine="llamacpp", gguf=tmp_path / "absent.gguf", model_dir=tmp_path)
     with pytest.raises(LlamaCppUnavailable, match="COGCORE_GGUF"):
         gguf_path(settings)
+
+
+def test_the_served_types_are_the_export_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every type `cogcore export gguf` writes can be served, and nothing else."""
+    from pydantic import ValidationError
+
+    from cogcore.gguf_export import EXPORT_TYPES
+
+    for out_type in EXPORT_TYPES:
+        monkeypatch.setenv("COGCORE_GGUF_TYPE", out_type)
+        assert Settings().gguf_type == out_type
+    monkeypatch.setenv("COGCORE_GGUF_TYPE", "q3_k")
+    with pytest.raises(ValidationError, match="gguf_type"):
+        Settings()
