@@ -90,6 +90,7 @@ def start(kind: str, model: Path, port: int, threads: int, base_src: Path | None
     if kind.startswith("cogcore-llamacpp-"):  # the llama.cpp engine at a GGUF type
         env.update({"COGCORE_ENGINE": "llamacpp", "COGCORE_LLAMACPP_THREADS": str(threads),
                     "COGCORE_GGUF_TYPE": kind.removeprefix("cogcore-llamacpp-")})
+        del env["COGCORE_TORCH_THREADS"]  # torch keeps one thread beside llama.cpp's, as served
     if cwd != REPO:  # an older checkout's packages shadow this one's
         env["PYTHONPATH"] = str(cwd)
     bin_dir = Path(sys.executable).parent

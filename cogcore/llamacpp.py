@@ -71,31 +71,32 @@ class LlamaContext:
         self.n_batch = n_batch
         self.batch = lib.llama_batch_init(n_batch, 0, n_seq)
 
-    def decode(self, tokens: list[tuple[int, int, tuple[int, ...], bool]]
-               ) -> list[torch.Tensor]:
+    def decode(self, tokens: list[tuple[int, int, tuple[int, ...], bool]]) -> torch.Tensor:
         """Decode `tokens` (token, position, the sequence ids it belongs to, wants logits) in
-        chunks of at most `n_batch`; the logits of the tokens that want them, in order."""
-        lib, batch, out = self.lib, self.batch, []
+        chunks of at most `n_batch`; the logits of the tokens that want them, in order, one
+        row each (copied out of llama.cpp's buffer in one piece per chunk)."""
+        lib, batch, parts = self.lib, self.batch, []
         for start in range(0, len(tokens), self.n_batch):
             chunk = tokens[start:start + self.n_batch]
             batch.n_tokens = len(chunk)
-            wanted = []
+            wanted = 0
             for i, (token, pos, seq_ids, logits) in enumerate(chunk):
                 batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, len(seq_ids)
                 for j, seq_id in enumerate(seq_ids):
                     batch.seq_id[i][j] = seq_id
                 batch.logits[i] = logits
-                if logits:
-                    wanted.append(i)
+                wanted += bool(logits)
             status = lib.llama_decode(self.ctx, batch)
             if status != 0:
                 raise LlamaCppError(f"llama_decode failed (status {status}"
                                    f"{': the KV cache is full' if status == 1 else ''})")
-            for i in wanted:
-                row = lib.llama_get_logits_ith(self.ctx, i)
-                out.append(torch.from_numpy(
-                    np.ctypeslib.as_array(row, shape=(self.n_vocab,)).copy()))
-        return out
+            if wanted:  # llama.cpp keeps the wanted rows together, in the batch's order
+                rows = lib.llama_get_logits(self.ctx)
+                parts.append(torch.from_numpy(
+                    np.ctypeslib.as_array(rows, shape=(wanted, self.n_vocab)).copy()))
+        if len(parts) == 1:
+            return parts[0]
+        return torch.cat(parts) if parts else torch.empty(0, self.n_vocab)
 
     def remove(self, seq_id: int) -> None:
         """Drop one sequence's cells from the KV cache."""

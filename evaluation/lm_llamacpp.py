@@ -138,8 +138,8 @@ class LlamaCppEvalModel:
         for start in range(0, max(len(ids) - 1, 0), WINDOW - 1):
             chunk = ids[start:start + WINDOW]
             self.llama.clear()
-            logits = torch.stack(self.llama.decode(
-                [(t, pos, (0,), pos < len(chunk) - 1) for pos, t in enumerate(chunk)]))
+            logits = self.llama.decode(
+                [(t, pos, (0,), pos < len(chunk) - 1) for pos, t in enumerate(chunk)])
             logprobs = torch.log_softmax(logits, dim=-1)
             total -= float(logprobs.gather(1, torch.tensor(chunk[1:]).unsqueeze(1)).sum())
             count += len(chunk) - 1

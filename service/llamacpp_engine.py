@@ -190,7 +190,7 @@ class LlamaCppEngine(Engine):
         self.decode_steps += 1
         self.decode_rows += rows
         self.max_decode_rows = max(self.max_decode_rows, rows)
-        self._advance(list(self._running), torch.stack(self._llama.decode(tokens)))
+        self._advance(list(self._running), self._llama.decode(tokens))
 
     def _keep(self, keep: list[Sequence]) -> None:
         kept = {id(s) for s in keep}
