@@ -47,12 +47,16 @@ def report_main(argv: list[str]) -> None:
         merged["suites"].update(part["suites"])
         merged["seconds"][path.name] = part["seconds"]
     healing = json.loads((args.core / "core_report.json").read_text())
+    # The default core's figures on what was measured here (the headline over the same tasks).
+    measured = {k: v for k, v in default["suites"].items() if k in merged["suites"]}
+    if "reasoning" in measured:
+        tasks = merged["suites"]["reasoning"]["headline_tasks"]
+        measured["reasoning"] = {**measured["reasoning"], "headline_tasks": [
+            t for t in measured["reasoning"]["headline_tasks"] if t in tasks]}
     out = {"command": "python " + " ".join(sys.argv), "core": str(args.core),
            "healing": {key: healing[key] for key in ("command", "config", "seconds", "details")},
            "against_base": paired_ratios(full, merged),
-           "default_against_base": paired_ratios(
-               full, {**default, "suites": {k: v for k, v in default["suites"].items()
-                                            if k in merged["suites"]}}),
+           "default_against_base": paired_ratios(full, {**default, "suites": measured}),
            "against_default": paired_ratios(default, merged), "evaluated": merged}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
