@@ -16,6 +16,11 @@ compared core (the default core's recorded run) in one JSON report:
 
     python benchmarks/reading_heal.py report --eval docs/pruning/core-v2-eval/eval.json \
         --core OUT --out docs/pruning/heal-X.json RESULT.json [RESULT.json ...]
+
+How often a core's reader replies end their turn (emit the end-of-turn token within the
+evaluation's reader budget, greedy, the held-out open-book prompts), for several checkpoints:
+
+    python benchmarks/reading_heal.py ends --n 100 --out docs/pruning/heal-ends.json CKPT...
 """
 
 from __future__ import annotations
@@ -68,9 +73,54 @@ def report_main(argv: list[str]) -> None:
               f"healed / default {vs['ratio']:.3f} [{vs['low']:.2f}, {vs['high']:.2f}]")
 
 
+def turn_length(new_tokens: list[int], end: int) -> int | None:
+    """The tokens a reply takes up to and with its end-of-turn token; None if it never ends."""
+    return new_tokens.index(end) + 1 if end in new_tokens else None
+
+
+def ends_main(argv: list[str]) -> None:
+    """Per checkpoint, the share of held-out open-book reader replies that end their turn
+    within `READER_TOKENS` new tokens (greedy), and the mean count of new tokens."""
+    import torch
+
+    from cogcore.checkpoint import load_causal_lm
+    from evaluation.data import reading_items
+    from evaluation.generation import length_batches, pad_id_of, pad_left
+    from evaluation.suites import READER_TOKENS
+
+    parser = argparse.ArgumentParser(prog="reading_heal.py ends")
+    parser.add_argument("checkpoints", type=Path, nargs="+")
+    parser.add_argument("--n", type=int, default=100, help="open-book prompts")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    out: dict = {"command": "python " + " ".join(sys.argv), "n": args.n,
+                 "max_new_tokens": READER_TOKENS, "checkpoints": {}}
+    for checkpoint in args.checkpoints:
+        model, tokenizer = load_causal_lm(checkpoint)
+        end, pad = tokenizer.eos_token_id, pad_id_of(tokenizer)
+        prompts = [tokenizer(i.prompt.render(tokenizer), add_special_tokens=False)["input_ids"]
+                   for i in reading_items("open_book")[: args.n]]
+        lengths: list = []
+        for batch in length_batches([len(p) for p in prompts], 32):
+            ids, mask, _ = pad_left([prompts[i] for i in batch], pad)
+            with torch.inference_mode():
+                new = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                                     max_new_tokens=READER_TOKENS, eos_token_id=end,
+                                     pad_token_id=pad)[:, ids.shape[1]:]
+            lengths += [turn_length(row, end) for row in new.tolist()]
+        ended = sum(n is not None for n in lengths)
+        lengths = [READER_TOKENS if n is None else n for n in lengths]
+        out["checkpoints"][str(checkpoint)] = {"ended": ended / len(prompts),
+                                               "mean_new_tokens": sum(lengths) / len(lengths)}
+        print(checkpoint, out["checkpoints"][str(checkpoint)], flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+
+
 def main() -> None:
-    if sys.argv[1:2] == ["report"]:
-        report_main(sys.argv[2:])
+    if sys.argv[1:2] in (["report"], ["ends"]):
+        {"report": report_main, "ends": ends_main}[sys.argv[1]](sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--core", type=Path, required=True, help="a core checkpoint")
