@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 # Recent prompts whose cells stay in the KV cache for the next prompts to share, as
-# llama-server's slots keep theirs: at most this many, holding at most a quarter of the cells.
+# llama-server's slots keep theirs: at most this many, on at most 1/HELD_CELLS_SHARE of the
+# cells. Every step attends over the cache up to its highest used cell, so held cells cost
+# every running row time: a sixteenth holds sixteen chat turns or three grounded prompts.
 HELD_PROMPTS = 16
+HELD_CELLS_SHARE = 16
 
 
 class LlamaCppEngine(Engine):
@@ -65,7 +68,7 @@ class LlamaCppEngine(Engine):
         # of them (the chat template's turn, the reader's instructions, a conversation's
         # earlier turns, or the whole prompt when it comes again).
         self._held: list[tuple[tuple[int, ...], int]] = []  # (prompt, its sequence id)
-        self._held_cells = n_ctx // 4
+        self._held_cells = n_ctx // HELD_CELLS_SHARE
         self._llama = LlamaContext(Path(gguf), n_ctx, max_batch_size + HELD_PROMPTS,
                                    n_batch=512, threads=self.threads)
         self._free_ids = list(range(max_batch_size))
@@ -119,8 +122,8 @@ class LlamaCppEngine(Engine):
     def _hold(self, prompt: tuple[int, ...], seq_id: int) -> None:
         """Keep a prompt's cells, as llama-server's prompt cache does: the next prompts take
         what they share with it without decoding it. A held prompt that this one extends
-        (the conversation's previous turn) gives up its place; past HELD_PROMPTS prompts or a
-        quarter of the cells, the least recently used go first."""
+        (the conversation's previous turn) gives up its place; past HELD_PROMPTS prompts or
+        their share of the cells, the least recently used go first."""
         if not self.min_shared_prefix <= len(prompt) <= self._held_cells:
             return
         held = [p for p, _ in self._held]

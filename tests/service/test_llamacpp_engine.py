@@ -201,9 +201,9 @@ def test_prompts_asked_again_in_turn_are_held_whole(gguf: Path, tokenizer) -> No
 
 def test_held_prompts_stay_within_their_bounds(gguf: Path, tokenizer) -> None:
     """More prompts than may be held, each longer than the last: the held ones stay within
-    HELD_PROMPTS and a quarter of the cells, the most recent first, and a follow-up turn
+    HELD_PROMPTS and their share of the cells, the most recent first, and a follow-up turn
     takes the place of the turn it extends."""
-    from service.llamacpp_engine import HELD_PROMPTS
+    from service.llamacpp_engine import HELD_CELLS_SHARE, HELD_PROMPTS
 
     params = SamplingParams(max_tokens=2)
     prompts = [chat_ids(tokenizer, f"Count to {i}: " + "one two three " * i)
@@ -222,9 +222,10 @@ def test_held_prompts_stay_within_their_bounds(gguf: Path, tokenizer) -> None:
             await text_of(engine, ids, params)
         return after_many, engine.held_prompts
 
-    engine = llama(gguf, tokenizer, n_ctx=2048)
+    engine = llama(gguf, tokenizer, n_ctx=4096)
     after_many, after_follow = run(engine, many)
-    assert len(after_many) <= HELD_PROMPTS and sum(after_many) <= 2048 // 4
+    assert len(after_many) <= HELD_PROMPTS and sum(after_many) <= 4096 // HELD_CELLS_SHARE
+    assert len(after_many) > 1
     assert after_many[0] == len(prompts[-1])  # the most recent first
     assert after_many == sorted(after_many, reverse=True)  # the oldest went first
     assert after_follow[0] == len(follow)
