@@ -84,13 +84,14 @@ def start(kind: str, model: Path, port: int, threads: int, base_src: Path | None
                                   port, threads)
     cwd = base_src if kind == "cogcore-base" and base_src else REPO
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads),
-           "COGCORE_TORCH_THREADS": str(threads),
            "COGCORE_LOAD_EMBEDDER": "false", "COGCORE_MAX_BATCH_SIZE": "32",
            "COGCORE_LOG_LEVEL": "WARNING"}
-    if kind.startswith("cogcore-llamacpp-"):  # the llama.cpp engine at a GGUF type
+    if kind.startswith("cogcore-llamacpp-"):  # the llama.cpp engine at a GGUF type; torch
+        # keeps the one thread the service gives it beside llama.cpp's, as served
         env.update({"COGCORE_ENGINE": "llamacpp", "COGCORE_LLAMACPP_THREADS": str(threads),
                     "COGCORE_GGUF_TYPE": kind.removeprefix("cogcore-llamacpp-")})
-        del env["COGCORE_TORCH_THREADS"]  # torch keeps one thread beside llama.cpp's, as served
+    else:
+        env["COGCORE_TORCH_THREADS"] = str(threads)
     if cwd != REPO:  # an older checkout's packages shadow this one's
         env["PYTHONPATH"] = str(cwd)
     bin_dir = Path(sys.executable).parent

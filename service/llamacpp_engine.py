@@ -23,8 +23,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-import torch
-
 from cogcore.llamacpp import LlamaContext, free_cores
 from service import batch
 from service.engine import Engine, Sequence
@@ -107,17 +105,18 @@ class LlamaCppEngine(Engine):
         rows = {p: self._slot[id(s)][0] for p, s in firsts.items()}
         # Kind by kind: a kind's rows get their first token as soon as its prompts are read.
         for tokens, last in self._prompt_tokens(rows):
-            wanted = [seq_ids[0] for _, _, seq_ids, logits in tokens if logits]
-            out = dict(zip(wanted, self._llama.decode(tokens), strict=True))  # by sequence id
+            logits = self._llama.decode(tokens)  # a row for each token that wants logits
+            wanted = [seq_ids[0] for _, _, seq_ids, want in tokens if want]
+            at = {seq_id: row for row, seq_id in enumerate(wanted)}
             if self.observer:
                 self.observer.prefilled(len(tokens))
-            kind = [s for s in seqs if rows[tuple(s.prompt_ids)] in out]
+            kind = [s for s in seqs if rows[tuple(s.prompt_ids)] in at]
             for seq in kind:  # the other choices of a prompt share its cells
                 first = firsts[tuple(seq.prompt_ids)]
                 if first is not seq:
                     self._llama.copy(self._slot[id(first)][0], self._slot[id(seq)][0])
             self._hold(last, rows[last])
-            self._advance(kind, torch.stack([out[rows[tuple(s.prompt_ids)]] for s in kind]))
+            self._advance(kind, logits[[at[rows[tuple(s.prompt_ids)]] for s in kind]])
 
     def _hold(self, prompt: tuple[int, ...], seq_id: int) -> None:
         """Keep a prompt's cells, as llama-server's prompt cache does: the next prompts take
