@@ -128,6 +128,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--share", type=float, default=0.5, help="steps on retain answers")
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--batch", type=int, default=4, help="prose windows or retain "
+                        "examples per step")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument("--calibration", type=int, default=64, help="examples per retain set")
     parser.add_argument("--no-end-turn", action="store_true",
@@ -152,7 +154,8 @@ def main() -> None:
     kfac = KfacConfig(**{**kfac, "projections": tuple(kfac["projections"])})
     cfg = replace(PruneConfig(**recorded, contrastive=contrastive, kfac=kfac),
                   heal_reading_steps=args.steps,
-                  heal_reading_lr=args.lr, heal_reading_share=args.share)
+                  heal_reading_lr=args.lr, heal_reading_share=args.share,
+                  heal_reading_batch=args.batch)
     teacher, tokenizer = load_causal_lm(args.base)
     core, trimmed = load_causal_lm(args.core)
     data = calibration_sets(tokenizer, args.calibration)

@@ -76,6 +76,7 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
         heal_reading_steps=options["heal_reading_steps"],
         heal_reading_lr=options["heal_reading_lr"],
         heal_reading_share=options["heal_reading_share"],
+        heal_reading_batch=options["heal_reading_batch"],
         vocab_size=options["vocab_size"], vocab_selection=options["vocab_selection"],
         contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
@@ -125,6 +126,9 @@ def prune_command(
     heal_reading_share: float = typer.Option(
         0.5, min=0.0, max=1.0, help="Its share of steps on the retain sets' answers (0: prose "
         "only)"),
+    heal_reading_batch: int = typer.Option(
+        4, min=1, help="Its prose windows or retain examples per step (retain batches mix "
+        "every set)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     vocab_selection: str = typer.Option("use", help="How the trim picks its tokens: use (the "
                                         "committed keep-set) or rank (BPE merge rank)"),
@@ -155,7 +159,8 @@ def prune_command(
                   refit_prose_chars=refit_prose_chars, heal_steps=heal_steps, heal_lr=heal_lr,
                   adapt_embeddings_steps=adapt_embeddings_steps,
                   heal_reading_steps=heal_reading_steps, heal_reading_lr=heal_reading_lr,
-                  heal_reading_share=heal_reading_share, vocab_size=vocab_size,
+                  heal_reading_share=heal_reading_share,
+                  heal_reading_batch=heal_reading_batch, vocab_size=vocab_size,
                   vocab_selection=vocab_selection,
                   attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass,
@@ -219,6 +224,7 @@ def sweep_command(
     defaults = {"seed": 0, "refit": True, "refit_prose_chars": refit_prose_chars,
                 "heal_steps": 0, "heal_lr": heal_lr, "adapt_embeddings_steps": 0,
                 "heal_reading_steps": 0, "heal_reading_lr": 5e-5, "heal_reading_share": 0.5,
+                "heal_reading_batch": 4,
                 "vocab_size": vocab_size,
                 "vocab_selection": vocab_selection,
                 "attribution": "grad_x_act",

@@ -14,7 +14,13 @@ from transformers import AutoTokenizer
 from pruning.calibration import CalibrationSets, Example, encode_example
 from pruning.heal import PieceMap, aligned_targets
 from pruning.pipeline import PruneConfig, PruneConfigError, prune
-from pruning.reading_heal import aligned_examples, healing_batches, retain_examples, schedule
+from pruning.reading_heal import (
+    aligned_examples,
+    healing_batches,
+    mixed,
+    retain_examples,
+    schedule,
+)
 from pruning.vocab import trim_vocabulary
 from tests.conftest import run_cogcore
 from tests.pruning.tiny import (
@@ -43,7 +49,7 @@ def test_examples_are_scored_at_every_piece_of_the_answer_and_nowhere_else(
     (batch,) = aligned_examples(tokenizer, pieces, EXAMPLES, batch_size=2)
     answers = [t for e in EXAMPLES for t in encode_example(tokenizer, e, 384)[1]]
     assert any(len(pieces.pieces[t]) > 1 for t in answers), "the trim must re-split an answer"
-    for b, example in enumerate(sorted(EXAMPLES, key=lambda e: len(e.prompt + e.target))):
+    for b, example in enumerate(EXAMPLES):  # batched in the order given
         prompt, target = encode_example(tokenizer, example, 384)
         answer_pieces = [p for t in target for p in pieces.pieces[t]]
         scored = sorted(int(k) for row, k in batch.rows.tolist() if row == b)
@@ -69,8 +75,11 @@ def test_reader_targets_end_the_turn_and_reasoning_targets_do_not(
 ) -> None:
     tokenizer, trimmed = _trimmed(tiny_llama_dir)
     end = tokenizer.eos_token_id
-    with_end = retain_examples(tokenizer, tiny_sets)
-    without = retain_examples(tokenizer, tiny_sets, end_turn=False)
+    by_set = retain_examples(tokenizer, tiny_sets)
+    assert "general" not in by_set and set(by_set) >= {"open_book", "counterfactual"}
+    with_end = [e for items in by_set.values() for e in items]
+    without = [e for items in retain_examples(tokenizer, tiny_sets, end_turn=False).values()
+               for e in items]
     assert len(with_end) == len(without) > 0
     readers = {e.prompt for kind in ("open_book", "counterfactual", "fictional")
                for e in tiny_sets.retain_examples[kind]}
@@ -91,6 +100,39 @@ def test_reader_targets_end_the_turn_and_reasoning_targets_do_not(
             assert int(batch.student_ids[b, last]) == trimmed.convert_tokens_to_ids(
                 tokenizer.eos_token)
             assert (b, last - 1) in {tuple(r) for r in batch.rows.tolist()}
+
+
+def test_mixed_deals_one_example_of_every_set_in_turn() -> None:
+    sets = {name: [Example(f"{name} {k}", " x") for k in range(n)]
+            for name, n in (("open_book", 4), ("addition", 4), ("fictional", 2))}
+    order = mixed(sets, seed=3)
+    assert sorted(order, key=str) == sorted((e for v in sets.values() for e in v), key=str)
+    kinds = [e.prompt.split()[0] for e in order]
+    assert [set(kinds[i : i + 3]) for i in (0, 3)] == [set(sets)] * 2  # one of each, twice
+    assert kinds[6:] == ["addition", "open_book"] * 2  # the smaller set ran out
+    assert order == mixed(sets, seed=3) and order != mixed(sets, seed=4)
+
+
+def test_every_retain_batch_holds_every_set(
+    tiny_llama_dir: Path, tiny_sets: CalibrationSets,
+) -> None:
+    tokenizer, trimmed = _trimmed(tiny_llama_dir)
+    by_set = retain_examples(tokenizer, tiny_sets)
+    owner: dict[tuple[int, ...], set[str]] = {}  # each example's whole sequence: its sets
+    for name, items in by_set.items():
+        for e in items:
+            prompt, target = encode_example(tokenizer, e, tiny_sets.max_tokens)
+            owner.setdefault(tuple(prompt + target), set()).add(name)
+    batches = healing_batches(tokenizer, PieceMap(tokenizer, trimmed), tiny_sets, 4, 1.0,
+                              batch_size=len(by_set))
+    smallest = min(map(len, by_set.values()))
+    for batch in batches[:smallest]:
+        assert batch.teacher_ids.shape[0] == len(by_set)
+        read: set[str] = set()
+        for row in batch.teacher_ids.tolist():  # right-padded: each row opens with its example
+            read |= {n for seq, names in owner.items() if row[: len(seq)] == list(seq)
+                     for n in names}
+        assert read == set(by_set)
 
 
 def test_healing_batches_never_read_the_fact_questions(
