@@ -132,6 +132,8 @@ def main() -> None:
                         "examples per step")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument("--calibration", type=int, default=64, help="examples per retain set")
+    parser.add_argument("--seed", type=int, default=None, help="the retain examples' order "
+                        "(default: the core's recorded seed)")
     parser.add_argument("--no-end-turn", action="store_true",
                         help="score the reader answers without their end-of-turn token (the "
                              "first run's reading term)")
@@ -147,8 +149,10 @@ def main() -> None:
     from pruning.reading_heal import heal_with_reading
     from pruning.scoring import ContrastiveConfig
 
-    torch.manual_seed(0)
     recorded = json.loads((args.core / "core_report.json").read_text())["config"]
+    if args.seed is not None:
+        recorded["seed"] = args.seed
+    torch.manual_seed(recorded.get("seed", 0))
     contrastive = ContrastiveConfig(**recorded.pop("contrastive"))
     kfac = recorded.pop("kfac")
     kfac = KfacConfig(**{**kfac, "projections": tuple(kfac["projections"])})

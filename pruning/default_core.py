@@ -1,7 +1,8 @@
 """The default cognitive core: what `make serve` builds when `artifacts/core/default` is missing.
 
 The setting is the best of those measured in docs/core-report.md that two CPU cores build in
-under 30 minutes (about 11 minutes: no distillation). The build is cached: a core whose report
+under 30 minutes: the cut, refit and trim (13 minutes on a quiet machine), then healing with a
+reading retain term. The build is cached: a core whose report
 records the same recipe and base is left alone; a half-written one never takes the core's place
 (it is built beside it, then renamed).
 """
@@ -26,15 +27,25 @@ DEFAULT_PROSE_CHARS = 200_000  # general prose the refit reproduces beside the r
 # with less perplexity, but no better open-book and with more perplexity on everyday prose
 # (docs/core-report.md, "Vocabulary by everyday use"): neither dominates.
 DEFAULT_VOCAB_SELECTION = "rank"
+# Last, every parameter distilled from the base: 68 steps of 16 prose windows or 16 retain
+# examples (every set in each batch), half and half, at AdamW lr 3e-5. Batches of 4 were a
+# lottery between seeds (open-book 0.74-0.94x, addition 0.61-1.09x of the base's after 16
+# steps); 16 examples a step for 68 steps read and add like the base (docs/core-report.md).
+DEFAULT_HEAL_STEPS = 68
+DEFAULT_HEAL_BATCH = 16
+DEFAULT_HEAL_LR = 3e-5
 
 
 def default_config(width: int = DEFAULT_WIDTH) -> PruneConfig:
     """The default core's recipe: contrastive neurons (the most-protective retain set decides,
     arithmetic protected by sets of its own), least-squares refit on retain sets and prose,
-    trimmed vocabulary."""
+    trimmed vocabulary, then healing from the base on prose and the retain sets' answers."""
     return PruneConfig(method="contrastive", width=width, vocab_size=DEFAULT_VOCAB,
                        vocab_selection=DEFAULT_VOCAB_SELECTION,
                        refit_prose_chars=DEFAULT_PROSE_CHARS,
+                       heal_reading_steps=DEFAULT_HEAL_STEPS,
+                       heal_reading_batch=DEFAULT_HEAL_BATCH,
+                       heal_reading_lr=DEFAULT_HEAL_LR, heal_reading_share=0.5,
                        contrastive=ContrastiveConfig(retain_reduce="max"))
 
 

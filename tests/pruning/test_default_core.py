@@ -63,7 +63,7 @@ def test_a_core_built_before_an_option_existed_is_current_at_its_default(
     out = tmp_path / "core"
     default_core.build_default_core(settings, out)
     report = json.loads((out / "core_report.json").read_text())
-    del report["config"]["heal_reading_steps"]  # as recorded before the option was added
+    del report["config"]["adapt_embeddings_steps"]  # as recorded before the option was added
     del report["config"]["contrastive"]["eps"]
     (out / "core_report.json").write_text(json.dumps(report))
     assert default_core.is_current(out, settings.base, default_core.default_config())
