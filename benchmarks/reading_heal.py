@@ -37,6 +37,7 @@ def report_main(argv: list[str]) -> None:
     """The partial results of one healed core, merged and paired with the full run's base and
     default core: ratios with 95% intervals, the healing's recipe and cost beside them."""
     from evaluation.compare import paired_ratios
+    from evaluation.suites import merged_reasoning
 
     parser = argparse.ArgumentParser(prog="reading_heal.py report")
     parser.add_argument("results", type=Path, nargs="+", help="evaluation.partial outputs")
@@ -47,10 +48,14 @@ def report_main(argv: list[str]) -> None:
     full = json.loads(args.eval.read_text())
     default = {"model": full["compare"][0]["model"], "suites": full["compare"][0]["suites"]}
     merged: dict = {"model": str(args.core), "suites": {}, "seconds": {}}
+    reasoning = []
     for path in args.results:
         part = json.loads(path.read_text())
         merged["suites"].update(part["suites"])
         merged["seconds"][path.name] = part["seconds"]
+        reasoning += [part["suites"]["reasoning"]] if "reasoning" in part["suites"] else []
+    if reasoning:  # each task may come from its own run
+        merged["suites"]["reasoning"] = merged_reasoning(reasoning)
     healing = json.loads((args.core / "core_report.json").read_text())
     # The default core's figures on what was measured here (the headline over the same tasks).
     measured = {k: v for k, v in default["suites"].items() if k in merged["suites"]}

@@ -124,6 +124,22 @@ def reasoning_figures(items: Sequence[ChoiceItem], logliks: Sequence[Sequence[fl
     }
 
 
+def merged_reasoning(parts: Sequence[dict]) -> dict:
+    """Reasoning figures measured on different tasks (`reasoning_figures` outputs) as one, the
+    headline over every headline task among them; a task measured twice keeps its last run."""
+    tasks = {t: v for part in parts for t, v in part["tasks"].items()}
+    correct = {t: v for part in parts for t, v in part["correct"].items()}
+    headline = [t for t in HEADLINE_TASKS if t in tasks]
+    return {
+        "accuracy": (sum(tasks[t]["accuracy"] for t in headline) / len(headline)
+                     if headline else 0.0),
+        "n": sum(tasks[t]["n"] for t in headline),
+        "headline_tasks": headline,
+        "tasks": tasks,
+        "correct": correct,
+    }
+
+
 def perplexity_figures(lm: EvalModel, windows: int, track: Tracker,
                        text: str = "general") -> dict:
     """Perplexity per word (the headline: it compares across tokenizers), per token, per byte,

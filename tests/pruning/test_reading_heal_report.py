@@ -26,9 +26,12 @@ def _suites(open_book: str, reasoning: dict[str, str]) -> dict:
             "reasoning": _reasoning(reasoning)}
 
 
-@pytest.mark.parametrize("measured_tasks", [("addition",), ("addition", "next_number")])
+@pytest.mark.parametrize(("measured_tasks", "runs"), [
+    (("addition",), 1), (("addition", "next_number"), 1),
+    (("addition", "next_number"), 2),  # each task in its own partial run: merged
+])
 def test_the_report_pairs_the_healed_core_with_the_base_and_the_default(
-    tmp_path: Path, measured_tasks: tuple[str, ...],
+    tmp_path: Path, measured_tasks: tuple[str, ...], runs: int,
 ) -> None:
     base_bits = {"addition": "1111111100", "next_number": "1111111111"}
     default_bits = {"addition": "1111000000", "next_number": "1111111111"}
@@ -36,9 +39,13 @@ def test_the_report_pairs_the_healed_core_with_the_base_and_the_default(
     full = {"model": "base", "suites": _suites("1111111111", base_bits),
             "compare": [{"model": "default", "suites": _suites("1111100000", default_bits)}]}
     (tmp_path / "eval.json").write_text(json.dumps(full))
-    healed = {"model": "healed", "seconds": 1.0,
-              "suites": _suites("1111111100", {t: healed_bits[t] for t in measured_tasks})}
-    (tmp_path / "healed.json").write_text(json.dumps(healed))
+    parts = [measured_tasks] if runs == 1 else [(t,) for t in measured_tasks]
+    results = []
+    for k, tasks in enumerate(parts):
+        healed = {"model": "healed", "seconds": 1.0,
+                  "suites": _suites("1111111100", {t: healed_bits[t] for t in tasks})}
+        results.append(str(tmp_path / f"healed{k}.json"))
+        Path(results[-1]).write_text(json.dumps(healed))
     core = tmp_path / "core"
     core.mkdir()
     (core / "core_report.json").write_text(json.dumps(
@@ -47,7 +54,7 @@ def test_the_report_pairs_the_healed_core_with_the_base_and_the_default(
     done = subprocess.run(
         [sys.executable, "benchmarks/reading_heal.py", "report", "--eval",
          str(tmp_path / "eval.json"), "--core", str(core), "--out", str(tmp_path / "r.json"),
-         str(tmp_path / "healed.json")], capture_output=True, text=True, cwd=REPO, check=False)
+         *results], capture_output=True, text=True, cwd=REPO, check=False)
 
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "r.json").read_text())
@@ -64,6 +71,7 @@ def test_the_report_pairs_the_healed_core_with_the_base_and_the_default(
     assert report["against_base"][headline]["ratio"] == pytest.approx(
         right["healed"] / right["base"])
     assert report["healing"]["config"] == {"heal_reading_lr": 3e-5}
+    assert sorted(report["evaluated"]["suites"]["reasoning"]["tasks"]) == sorted(measured_tasks)
     assert "open-book: base 1.000, default 0.500, healed 0.800" in done.stdout
 
 
