@@ -43,7 +43,8 @@ def ratios_of(path: Path, index: int = 0) -> tuple[dict[str, dict], str]:
     """label -> {ratio, low, high, ...} against the base, and a line naming what was read."""
     data = json.loads(path.read_text())
     if "against_base" in data:
-        return data["against_base"], f"{path} (against_base of {data.get('core', '?')})"
+        name = data.get("core") or data.get("model", "?")
+        return data["against_base"], f"{path} (against_base of {name})"
     if "compare" in data and "suites" in data:
         from evaluation.compare import paired_ratios
 
