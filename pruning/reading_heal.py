@@ -10,15 +10,16 @@ alternate between two kinds of batch, in a fixed proportion (`heal_reading_share
 - the retain sets' examples (open-book, counterfactual and fictional reader prompts and the
   reasoning tasks, calibration split only), scored at the answer positions only: the reading
   retain term, every batch mixed across the sets (`mixed`: reader prompts and arithmetic in
-  each, where batches grouped by length saw arithmetic only by the luck of the draw and
-  addition swung from 0.61x to 0.79x of the base's between runs). Closed-book fact questions
-  never enter, so the healing has no term that
-  rewards recall; the teacher's answers to counterfactual prompts follow the evidence. The
+  each). Closed-book fact questions never enter, so the healing has no term that rewards
+  recall; the teacher's answers to counterfactual prompts follow the evidence. The
   reader prompts' targets end with the end-of-turn token (`end_turn`), so the core learns to
   stop where the base does: scored at the answer alone, the healed core went on stating the
   context's other facts up to the token limit.
 
-A share of 0 is plain healing on prose (the control that isolates the reading term).
+A share of 0 is plain healing on prose (the control that isolates the reading term). At 4
+examples a step a short run was a lottery: which retain batches it drew moved open-book reading
+from 0.74x to 0.94x and addition from 0.61x to 1.09x of the base's, mixed or not; at 16 a step
+the default core's 68 steps read and add like the base (docs/core-report.md).
 """
 
 from __future__ import annotations
