@@ -94,6 +94,11 @@ def test_disconnect_frees_the_row(real_server: Server) -> None:
     with httpx.stream("POST", f"{real_server.url}/v1/completions", json=body,
                       headers=headers, timeout=60) as response:
         next(response.iter_lines())
+        # The first chunk can leave before the scheduler counts the row as running (on a busy
+        # machine it waits a step): it must be counted while its 400 tokens stream.
+        deadline = time.monotonic() + 10
+        while real_server.gauge("num_requests_running") != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert real_server.gauge("num_requests_running") == 1
     deadline = time.monotonic() + 10
     while real_server.gauge("num_requests_running") and time.monotonic() < deadline:
