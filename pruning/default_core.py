@@ -2,7 +2,7 @@
 
 The setting is the best of those measured in docs/core-report.md that two CPU cores build in
 under 30 minutes: the cut, refit and trim (13 minutes on a quiet machine), then healing with a
-reading retain term. The build is cached: a core whose report
+reading retain term (12 minutes). The build is cached: a core whose report
 records the same recipe and base is left alone; a half-written one never takes the core's place
 (it is built beside it, then renamed).
 """
