@@ -202,23 +202,14 @@ def plot(rows: dict[str, dict], pareto: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def _clean(value: Any) -> Any:
-    """NaN as null, so that OUT.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _beside(out: Path, suffix: str) -> Path:
     return out.parent / (out.name + suffix)
 
 
 def frontier(specs: list[str], out: Path, command: str) -> dict[str, Any]:
     """Read every `LABEL=PATH[#I]`, write OUT.json, OUT.md and OUT.png; the JSON written."""
+    from evaluation.report import strict_json
+
     rows: dict[str, dict] = {}
     for spec in specs:
         label, sep, target = spec.partition("=")
@@ -235,7 +226,7 @@ def frontier(specs: list[str], out: Path, command: str) -> dict[str, Any]:
               "target": {"closed_book_at_most": TARGET_CLOSED_BOOK,
                          "reading_at_least": TARGET_READING},
               "pareto": pareto, "points": rows}
-    _beside(out, ".json").write_text(json.dumps(_clean(result), indent=2) + "\n")
+    _beside(out, ".json").write_text(json.dumps(strict_json(result), indent=2) + "\n")
     _beside(out, ".md").write_text(markdown(rows, pareto, command, image.name))
     return result
 

@@ -42,12 +42,14 @@ def _n(result: dict, path: tuple[str, ...]) -> int:
     return 0 if math.isnan(n) else int(n)
 
 
-def _finite(value: object) -> object:
-    """NaN and infinities as null, so that eval.json stays strict JSON."""
+def strict_json(value: object) -> object:
+    """NaN and infinities as null, so that a report stays strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
     return value
 
 
@@ -63,7 +65,7 @@ def write_json(results: list[dict], out: Path) -> Path:
     each other model's ratios to the first (95% paired-bootstrap intervals) under `ratios`."""
     first, *others = results
     path = out / "eval.json"
-    ratios = [_finite(r) for r in ratios_of(results)]
+    ratios = [strict_json(r) for r in ratios_of(results)]
     path.write_text(json.dumps({**first, "compare": others, "ratios": ratios}, indent=2)
                     + "\n")
     return path

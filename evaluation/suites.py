@@ -113,22 +113,19 @@ def reasoning_figures(items: Sequence[ChoiceItem], logliks: Sequence[Sequence[fl
         t: {"accuracy": _ratio(sum(c), len(c)), "chance": chance(t), "n": len(c)}
         for t, c in per.items()
     }
-    headline = [tasks[t] for t in HEADLINE_TASKS if t in tasks]
-    return {
-        "accuracy": sum(t["accuracy"] for t in headline) / len(headline) if headline else 0.0,
-        "n": sum(t["n"] for t in headline),
-        "headline_tasks": [t for t in HEADLINE_TASKS if t in tasks],
-        "tasks": tasks,
-        # Per task, one 0/1 per item in item order: the paired comparison resamples these.
-        "correct": {t: bits(c) for t, c in per.items()},
-    }
+    # Per task, one 0/1 per item in item order: the paired comparison resamples these.
+    return _with_headline(tasks, {t: bits(c) for t, c in per.items()})
 
 
 def merged_reasoning(parts: Sequence[dict]) -> dict:
     """Reasoning figures measured on different tasks (`reasoning_figures` outputs) as one, the
     headline over every headline task among them; a task measured twice keeps its last run."""
-    tasks = {t: v for part in parts for t, v in part["tasks"].items()}
-    correct = {t: v for part in parts for t, v in part["correct"].items()}
+    return _with_headline({t: v for part in parts for t, v in part["tasks"].items()},
+                          {t: v for part in parts for t, v in part["correct"].items()})
+
+
+def _with_headline(tasks: dict[str, dict], correct: dict[str, str]) -> dict:
+    """Per-task figures with the headline mean over the `HEADLINE_TASKS` among them."""
     headline = [t for t in HEADLINE_TASKS if t in tasks]
     return {
         "accuracy": (sum(tasks[t]["accuracy"] for t in headline) / len(headline)
