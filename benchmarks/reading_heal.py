@@ -135,6 +135,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch", type=int, default=4, help="prose windows or retain "
                         "examples per step")
+    parser.add_argument("--everyday", type=float, default=0.0, help="share of prose windows "
+                        "from everyday prose sampled from the base (pruning/everyday.py)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument("--calibration", type=int, default=64, help="examples per retain set")
     parser.add_argument("--seed", type=int, default=None, help="the retain examples' order "
@@ -164,7 +166,7 @@ def main() -> None:
     cfg = replace(PruneConfig(**recorded, contrastive=contrastive, kfac=kfac),
                   heal_reading_steps=args.steps,
                   heal_reading_lr=args.lr, heal_reading_share=args.share,
-                  heal_reading_batch=args.batch)
+                  heal_reading_batch=args.batch, heal_reading_everyday=args.everyday)
     teacher, tokenizer = load_causal_lm(args.base)
     core, trimmed = load_causal_lm(args.core)
     data = calibration_sets(tokenizer, args.calibration)

@@ -46,8 +46,8 @@ def keep_for(rule: str, base: Path, size: int) -> list[str]:
                                  required=required)
 
 
-def evaluate(rule: str, base: Path, size: int, out: Path) -> dict:
-    """The trim-only model's figures on `SUITES`, written to `out`."""
+def evaluate(rule: str, base: Path, size: int, out: Path, suites: tuple[str, ...]) -> dict:
+    """The trim-only model's figures on `suites`, written to `out`."""
     import torch
 
     from cogcore.checkpoint import load_causal_lm
@@ -56,7 +56,7 @@ def evaluate(rule: str, base: Path, size: int, out: Path) -> dict:
     torch.manual_seed(0)
     model, tokenizer = load_causal_lm(base)
     trimmed = vocab.trim_vocabulary(model, tokenizer, keep=keep_for(rule, base, size))
-    return run_model(model, trimmed, f"{base} trimmed to {size} ({rule})", out, SUITES)
+    return run_model(model, trimmed, f"{base} trimmed to {size} ({rule})", out, suites)
 
 
 def main() -> None:
@@ -65,7 +65,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=16384)
     parser.add_argument("rules", nargs="+", help="NAME=rank or NAME=use:SHORT:WORD_SHARE")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--suites", default=",".join(SUITES),
+                        help=f"comma-separated subset of {','.join(SUITES)}")
     args = parser.parse_args()
+    suites = tuple(args.suites.split(","))
+    if not set(suites) <= set(SUITES):
+        parser.error(f"--suites: choose from {','.join(SUITES)}")
     full = json.loads(args.eval.read_text())
     base = Path(full["model"])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -74,12 +79,13 @@ def main() -> None:
         name, _, rule = spec.partition("=")
         path = args.out / f"{name}.json"
         result = json.loads(path.read_text()) if path.is_file() else None
-        if result is None or not set(SUITES) <= set(result["suites"]):
-            result = evaluate(rule, base, args.size, path)
+        if result is None or not set(suites) <= set(result["suites"]):
+            result = evaluate(rule, base, args.size, path, suites)
         ratios = paired_ratios(full, result)
         rows[name] = {"rule": rule, **{f: ratios[f] for f in FIGURES if f in ratios}}
     command = "python benchmarks/vocab_trim.py " + " ".join(
-        [f"--eval {args.eval}", f"--size {args.size}", *args.rules, f"--out {args.out}"])
+        [f"--eval {args.eval}", f"--size {args.size}", *args.rules, f"--out {args.out}",
+         *([f"--suites {args.suites}"] if suites != SUITES else [])])
     (args.out / "vocab-trim.json").write_text(json.dumps(
         {"command": command, "size": args.size, "rows": rows}, indent=2) + "\n")
     lines = [f"# Vocabulary trim alone at {args.size} tokens, against the base", "",

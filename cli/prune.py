@@ -77,6 +77,7 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
         heal_reading_lr=options["heal_reading_lr"],
         heal_reading_share=options["heal_reading_share"],
         heal_reading_batch=options["heal_reading_batch"],
+        heal_reading_everyday=options["heal_reading_everyday"],
         vocab_size=options["vocab_size"], vocab_selection=options["vocab_selection"],
         contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
@@ -129,6 +130,9 @@ def prune_command(
     heal_reading_batch: int = typer.Option(
         4, min=1, help="Its prose windows or retain examples per step (retain batches mix "
         "every set)"),
+    heal_reading_everyday: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Its share of prose windows from everyday prose sampled "
+        "from the base (pruning/everyday.py) rather than the docstring corpus"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     vocab_selection: str = typer.Option("use", help="How the trim picks its tokens: use (the "
                                         "committed keep-set) or rank (BPE merge rank)"),
@@ -160,7 +164,8 @@ def prune_command(
                   adapt_embeddings_steps=adapt_embeddings_steps,
                   heal_reading_steps=heal_reading_steps, heal_reading_lr=heal_reading_lr,
                   heal_reading_share=heal_reading_share,
-                  heal_reading_batch=heal_reading_batch, vocab_size=vocab_size,
+                  heal_reading_batch=heal_reading_batch,
+                  heal_reading_everyday=heal_reading_everyday, vocab_size=vocab_size,
                   vocab_selection=vocab_selection,
                   attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass,
@@ -224,7 +229,7 @@ def sweep_command(
     defaults = {"seed": 0, "refit": True, "refit_prose_chars": refit_prose_chars,
                 "heal_steps": 0, "heal_lr": heal_lr, "adapt_embeddings_steps": 0,
                 "heal_reading_steps": 0, "heal_reading_lr": 5e-5, "heal_reading_share": 0.5,
-                "heal_reading_batch": 4,
+                "heal_reading_batch": 4, "heal_reading_everyday": 0.0,
                 "vocab_size": vocab_size,
                 "vocab_selection": vocab_selection,
                 "attribution": "grad_x_act",

@@ -17,6 +17,8 @@ API (a vocabulary keep-set and the least-squares refit both read it):
 - `prompt_texts(tokenizer) -> list[str]`: the scaffolding every served request carries (the
   reader prompt of `cogcore.prompts` around two knowledge-base documents, chat template included).
 - `perplexity_texts() -> list[str]`: the texts the evaluation measures perplexity on.
+- `disjoint_from_perplexity(texts) -> list[str]`: `texts` less those sharing a run of `SHINGLE`
+  words with a perplexity text.
 - `english_words(n) -> list[tuple[str, float]]`: the `n` most frequent English words (wordfreq's
   lists, drawn from subtitles, news, books, web text and more: the everyday English the docstrings
   lack), each as it appears in running text with its share of the word's frequency.
@@ -148,8 +150,18 @@ def _fingerprint() -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _perplexity_shingles() -> set[int]:
+    return {s for text in perplexity_texts() for s in _shingles(_words(text))}
+
+
+def disjoint_from_perplexity(texts: list[str]) -> list[str]:
+    """`texts` less any that shares a run of `SHINGLE` words with a perplexity text."""
+    excluded = _perplexity_shingles()
+    return [text for text in texts if excluded.isdisjoint(_shingles(_words(text)))]
+
+
 def _build() -> list[str]:
-    excluded = {s for text in perplexity_texts() for s in _shingles(_words(text))}
+    excluded = _perplexity_shingles()
     seen: set[str] = set()
     for path in _sources():
         for doc in _docstrings(path):

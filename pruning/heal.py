@@ -324,8 +324,19 @@ def aligned_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap
                     batch_size: int = 8) -> list[AlignedBatch]:
     """`texts` (joined by blank lines) cut into windows of `window` teacher tokens, batched;
     every position after a window's first token is scored."""
+    return window_batches(text_windows(teacher_tokenizer, texts, window), pieces, batch_size)
+
+
+def text_windows(teacher_tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+                 window: int = 128) -> list[list[int]]:
+    """`texts` joined by blank lines, as consecutive windows of `window` teacher token ids."""
     ids = teacher_tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
-    windows = [ids[i : i + window] for i in range(0, len(ids) - window + 1, window)]
+    return [ids[i : i + window] for i in range(0, len(ids) - window + 1, window)]
+
+
+def window_batches(windows: Sequence[list[int]], pieces: PieceMap,
+                   batch_size: int = 8) -> list[AlignedBatch]:
+    """Token windows in batches of `batch_size`, every position after a window's first scored."""
     return [pack_aligned(windows[start : start + batch_size], pieces,
                          [1] * len(windows[start : start + batch_size]))
             for start in range(0, len(windows), batch_size)]

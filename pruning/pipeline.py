@@ -55,6 +55,7 @@ class PruneConfig:
     heal_reading_lr: float = 5e-5
     heal_reading_share: float = 0.5
     heal_reading_batch: int = 4  # prose windows or retain examples per step
+    heal_reading_everyday: float = 0.0  # of the prose windows, sampled from the base
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     kfac: KfacConfig = field(default_factory=KfacConfig)
 
@@ -93,6 +94,9 @@ def _check(model: PreTrainedModel, cfg: PruneConfig) -> Method:
         raise PruneConfigError("adapting the embeddings needs a vocabulary trim (a vocab size)")
     if cfg.heal_reading_steps and not 0.0 <= cfg.heal_reading_share <= 1.0:
         raise PruneConfigError(f"the reading share {cfg.heal_reading_share} is outside [0, 1]")
+    if cfg.heal_reading_steps and not 0.0 <= cfg.heal_reading_everyday <= 1.0:
+        raise PruneConfigError(
+            f"the everyday share {cfg.heal_reading_everyday} is outside [0, 1]")
     if cfg.heal_reading_steps and cfg.heal_reading_batch < 1:
         raise PruneConfigError(f"the healing batch {cfg.heal_reading_batch} is not positive")
     if method.edit is not None:

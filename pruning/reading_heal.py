@@ -6,7 +6,8 @@ marginalized onto the trimmed tokenizer's pieces, so re-split tokens are taught 
 alternate between two kinds of batch, in a fixed proportion (`heal_reading_share`):
 
 - windows of the offline prose corpus (`pruning.corpus.general_corpus`, never an evaluation
-  text), every position scored: what perplexity measures;
+  text) and, in the share `heal_reading_everyday`, of everyday prose sampled from the base
+  (`pruning.everyday`), every position scored: what perplexity measures;
 - the retain sets' examples (open-book, counterfactual and fictional reader prompts and the
   reasoning tasks, calibration split only), scored at the answer positions only: the reading
   retain term, every batch mixed across the sets (`mixed`: reader prompts and arithmetic in
@@ -32,10 +33,11 @@ from pruning.calibration import Example, encode_example
 from pruning.heal import (
     AlignedBatch,
     PieceMap,
-    aligned_batches,
     aligned_targets,
     distill,
     pack_aligned,
+    text_windows,
+    window_batches,
 )
 
 if TYPE_CHECKING:
@@ -98,14 +100,34 @@ def mixed(sets: dict[str, list[Example]], seed: int = 0) -> list[Example]:
             for items in shuffled if k < len(items)]
 
 
+def prose_windows(teacher_tokenizer: PreTrainedTokenizerBase, count: int,
+                  everyday: float = 0.0) -> list[list[int]]:
+    """`count` prose windows of `WINDOW` tokens: `everyday` of them from the base's everyday
+    samples (`pruning.everyday`), the rest from the docstring corpus, each source in its own
+    order, spread evenly (`schedule`)."""
+    from pruning.corpus import general_corpus
+    from pruning.everyday import everyday_samples
+
+    plan = schedule(count, everyday)
+    wanted = plan.count(True)
+    sampled = text_windows(teacher_tokenizer, everyday_samples(), WINDOW)[:wanted]
+    if len(sampled) < wanted:
+        raise ValueError(f"the everyday samples fill {len(sampled)} of {wanted} windows")
+    docs = text_windows(teacher_tokenizer,
+                        general_corpus(CHARS_PER_TOKEN * WINDOW * (count - wanted)), WINDOW)
+    if len(docs) < count - wanted:
+        raise ValueError(f"the prose corpus fills {len(docs)} of {count - wanted} windows")
+    sources = iter(sampled), iter(docs)
+    return [next(sources[0] if from_samples else sources[1]) for from_samples in plan]
+
+
 def healing_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap,
                     data: CalibrationSets, steps: int, share: float, seed: int = 0,
-                    end_turn: bool = True, batch_size: int = BATCH) -> list[AlignedBatch]:
+                    end_turn: bool = True, batch_size: int = BATCH,
+                    everyday: float = 0.0) -> list[AlignedBatch]:
     """The batch of every step: retain batches of examples `mixed` across the sets (cycled
-    when the steps outnumber them), prose windows in corpus order, interleaved by
-    `schedule`."""
-    from pruning.corpus import general_corpus
-
+    when the steps outnumber them), `prose_windows` in order (`everyday` of them sampled from
+    the base), interleaved by `schedule`."""
     plan = schedule(steps, share)
     retain: list[AlignedBatch] = []
     if any(plan):
@@ -115,11 +137,8 @@ def healing_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap
         retain = aligned_examples(teacher_tokenizer, pieces, mixed(examples, seed),
                                   batch_size=batch_size, max_tokens=data.max_tokens)
     prose_steps = plan.count(False)
-    prose = (aligned_batches(teacher_tokenizer, pieces,
-                             general_corpus(CHARS_PER_TOKEN * WINDOW * batch_size * prose_steps),
-                             window=WINDOW, batch_size=batch_size) if prose_steps else [])
-    if len(prose) < prose_steps:
-        raise ValueError(f"the prose corpus fills {len(prose)} of {prose_steps} prose steps")
+    prose = window_batches(prose_windows(teacher_tokenizer, batch_size * prose_steps, everyday),
+                           pieces, batch_size)
     out, r, p = [], 0, 0
     for reading in plan:
         if reading:
@@ -144,7 +163,7 @@ def heal_with_reading(core: PreTrainedModel, base: PreTrainedModel,
     pieces = PieceMap(tokenizer, trimmed)
     batches = healing_batches(tokenizer, pieces, data, cfg.heal_reading_steps,
                               cfg.heal_reading_share, cfg.seed, end_turn,
-                              cfg.heal_reading_batch)
+                              cfg.heal_reading_batch, cfg.heal_reading_everyday)
     targets = aligned_targets(base, pieces, core.get_output_embeddings().out_features)
     losses = distill(core, base, batches, steps=len(batches), lr=cfg.heal_reading_lr,
                      targets=targets, max_seconds=max_seconds)

@@ -203,3 +203,39 @@ def test_cogcore_prune_records_the_healing_in_the_recipe(tiny_llama_dir: Path,
                       "--heal-reading-share", "1.5", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "heal-reading-share" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_prose_windows_take_their_everyday_share_from_the_samples_spread_evenly(
+    tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pruning import corpus, everyday, reading_heal
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    stories = [f"Story {k}: the kettle boiled while the rain fell on the quiet street." * 20
+               for k in range(4)]
+    docs = [f"Doc {k}: returns the value of the attribute named in the argument." * 20
+            for k in range(40)]
+    monkeypatch.setattr(everyday, "everyday_samples", lambda: stories)
+    monkeypatch.setattr(corpus, "general_corpus", lambda max_chars=None: docs)
+    from_stories = reading_heal.text_windows(tokenizer, stories, reading_heal.WINDOW)
+    from_docs = reading_heal.text_windows(tokenizer, docs, reading_heal.WINDOW)
+
+    windows = reading_heal.prose_windows(tokenizer, 8, everyday=0.25)
+    assert windows == [from_docs[0], from_docs[1], from_docs[2], from_stories[0],
+                       from_docs[3], from_docs[4], from_docs[5], from_stories[1]]
+    assert reading_heal.prose_windows(tokenizer, 5) == from_docs[:5]
+    with pytest.raises(ValueError, match="everyday samples fill"):
+        reading_heal.prose_windows(tokenizer, len(from_stories) + 1, everyday=1.0)
+
+
+def test_the_committed_everyday_samples_answer_every_prompt_and_avoid_the_perplexity_texts(
+) -> None:
+    from pruning import everyday
+    from pruning.corpus import disjoint_from_perplexity
+
+    record = json.loads(everyday.SAMPLES_FILE.read_text(encoding="utf-8"))
+    assert [s["prompt"] for s in record["samples"]] == everyday.prompts()
+    texts = everyday.everyday_samples()
+    assert len(texts) >= 0.95 * len(record["samples"])
+    assert disjoint_from_perplexity(texts) == texts
+    assert sum(len(t) for t in texts) > 100_000
