@@ -29,10 +29,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from evaluation.compare import PERPLEXITY
+
 FORGETTING = "closed-book heldout"
 PARAPHRASE = "closed-book paraphrase"
 READING = ("open-book", "counterfactual faithfulness", "fictional")
-OTHERS = ("reasoning: addition", "perplexity per word", "perplexity per word, second text")
+OTHERS = ("reasoning: addition", *(label for label, _ in PERPLEXITY))
 FIGURES = (FORGETTING, PARAPHRASE, *READING, *OTHERS)
 # The target: facts mostly forgotten, reading all but kept.
 TARGET_CLOSED_BOOK = 0.35

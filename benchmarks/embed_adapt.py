@@ -24,7 +24,7 @@ from pathlib import Path
 from evaluation.compare import paired_ratios
 from evaluation.partial import run_model
 
-SUITES = "open_book,counterfactual,fictional,perplexity,perplexity_second"
+SUITES = "open_book,counterfactual,fictional,perplexity,perplexity_second,perplexity_third"
 
 
 def training_texts(chars: int) -> list[str]:

@@ -37,15 +37,19 @@ def report_main(argv: list[str]) -> None:
     """The partial results of one healed core, merged and paired with the full run's base and
     default core: ratios with 95% intervals, the healing's recipe and cost beside them."""
     from evaluation.compare import paired_ratios
+    from evaluation.partial import with_suites_of
     from evaluation.suites import merged_reasoning
 
     parser = argparse.ArgumentParser(prog="reading_heal.py report")
     parser.add_argument("results", type=Path, nargs="+", help="evaluation.partial outputs")
     parser.add_argument("--eval", type=Path, required=True, help="a full run's eval.json")
+    parser.add_argument("--eval-extra", type=Path, action="append", default=[],
+                        help="an evaluation.partial output of the same base on suites the full "
+                        "run lacks, such as the held-out perplexity text (repeatable)")
     parser.add_argument("--core", type=Path, required=True, help="the healed checkpoint")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    full = json.loads(args.eval.read_text())
+    full = with_suites_of(json.loads(args.eval.read_text()), args.eval_extra)
     default = {"model": full["compare"][0]["model"], "suites": full["compare"][0]["suites"]}
     merged: dict = {"model": str(args.core), "suites": {}, "seconds": {}}
     reasoning = []
@@ -71,7 +75,11 @@ def report_main(argv: list[str]) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     for label, entry in out["against_base"].items():
-        old, vs = out["default_against_base"][label], out["against_default"][label]
+        old, vs = out["default_against_base"].get(label), out["against_default"].get(label)
+        if old is None or vs is None:  # a suite the default's full run lacks
+            print(f"{label}: base {entry['base']:.3f}, healed {entry['model']:.3f}; healed / "
+                  f"base {entry['ratio']:.3f} [{entry['low']:.2f}, {entry['high']:.2f}]")
+            continue
         print(f"{label}: base {entry['base']:.3f}, default {old['model']:.3f}, healed "
               f"{entry['model']:.3f}; healed / base {entry['ratio']:.3f} "
               f"[{entry['low']:.2f}, {entry['high']:.2f}], default / base {old['ratio']:.3f}, "

@@ -20,12 +20,13 @@ import argparse
 import json
 from pathlib import Path
 
-from evaluation.compare import paired_ratios
-from evaluation.partial import run_model
+from evaluation.compare import PERPLEXITY, paired_ratios
+from evaluation.partial import run_model, with_suites_of
 
-SUITES = ("open_book", "counterfactual", "fictional", "perplexity", "perplexity_second")
-FIGURES = ("open-book", "counterfactual faithfulness", "fictional", "perplexity per word",
-           "perplexity per word, second text")
+SUITES = ("open_book", "counterfactual", "fictional", "perplexity", "perplexity_second",
+          "perplexity_third")
+FIGURES = ("open-book", "counterfactual faithfulness", "fictional",
+           *(label for label, _ in PERPLEXITY))
 
 
 def keep_for(rule: str, base: Path, size: int) -> list[str]:
@@ -65,13 +66,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=16384)
     parser.add_argument("rules", nargs="+", help="NAME=rank or NAME=use:SHORT:WORD_SHARE")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--eval-extra", type=Path, action="append", default=[],
+                        help="a partial run of the base on suites its full run lacks (repeatable)")
     parser.add_argument("--suites", default=",".join(SUITES),
                         help=f"comma-separated subset of {','.join(SUITES)}")
     args = parser.parse_args()
     suites = tuple(args.suites.split(","))
     if not set(suites) <= set(SUITES):
         parser.error(f"--suites: choose from {','.join(SUITES)}")
-    full = json.loads(args.eval.read_text())
+    full = with_suites_of(json.loads(args.eval.read_text()), args.eval_extra)
     base = Path(full["model"])
     args.out.mkdir(parents=True, exist_ok=True)
     rows = {}
@@ -84,7 +87,8 @@ def main() -> None:
         ratios = paired_ratios(full, result)
         rows[name] = {"rule": rule, **{f: ratios[f] for f in FIGURES if f in ratios}}
     command = "python benchmarks/vocab_trim.py " + " ".join(
-        [f"--eval {args.eval}", f"--size {args.size}", *args.rules, f"--out {args.out}",
+        [f"--eval {args.eval}", *(f"--eval-extra {p}" for p in args.eval_extra),
+         f"--size {args.size}", *args.rules, f"--out {args.out}",
          *([f"--suites {args.suites}"] if suites != SUITES else [])])
     (args.out / "vocab-trim.json").write_text(json.dumps(
         {"command": command, "size": args.size, "rows": rows}, indent=2) + "\n")

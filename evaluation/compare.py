@@ -21,6 +21,11 @@ from typing import Any
 
 import numpy as np
 
+# Each perplexity figure's label and suite key; the third text is held out from every choice.
+PERPLEXITY = (("perplexity per word", "perplexity"),
+              ("perplexity per word, second text", "perplexity_second"),
+              ("perplexity per word, third text (held out)", "perplexity_third"))
+
 SEED = 0
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -209,8 +214,7 @@ def paired_ratios(base: dict, model: dict) -> dict[str, dict[str, Any]]:
         if headline is not None:
             ratios["reasoning (headline tasks)"] = headline
         ratios.update(reasoning)
-    for label, key in (("perplexity per word", "perplexity"),
-                       ("perplexity per word, second text", "perplexity_second")):
+    for label, key in PERPLEXITY:
         entry = _perplexity_entry(b.get(key), m.get(key))
         if entry is not None:
             ratios[label] = entry

@@ -20,6 +20,9 @@ Stable API (the pruning methods import it; names and meanings do not change):
   standard library as `pydoc_data.topics`, prose paragraphs only: it states few world facts).
 - `everyday_text()`: a second perplexity text that is no documentation at all: everyday English
   prose written for this project (`evaluation/texts.py`, CC0), shipped in the package.
+- `practical_text()`: a third, held-out perplexity text: practical English (notices, messages,
+  instructions, advice; `evaluation/texts.py`, CC0), written after the healing text and the
+  vocabulary were chosen and never read while choosing them.
 - `perplexity_texts()`: every perplexity text by name. Whatever trains or selects (calibration,
   healing, a vocabulary keep-set) must exclude all of them.
 
@@ -244,12 +247,27 @@ def everyday_text() -> str:
     no model has it memorized."""
     from evaluation.texts import EVERYDAY
 
-    return "\n\n".join(" ".join(p.split()) for p in EVERYDAY.split("\n\n") if p.strip())
+    return _paragraphs(EVERYDAY)
+
+
+def _paragraphs(text: str) -> str:
+    """`text`'s paragraphs, each on one line, separated by blank lines."""
+    return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n") if p.strip())
+
+
+@cache
+def practical_text() -> str:
+    """Practical English prose (notices, messages, instructions, advice) written for this project
+    (CC0): the held-out twin of `everyday_text()`, in another register."""
+    from evaluation.texts import PRACTICAL
+
+    return _paragraphs(PRACTICAL)
 
 
 PERPLEXITY_SOURCES = {
     "general": "Python language reference prose (standard library pydoc_data.topics)",
     "everyday": "everyday English prose written for this project (evaluation/texts.py, CC0)",
+    "practical": "practical English prose, held out (evaluation/texts.py, CC0)",
 }
 
 
@@ -257,4 +275,5 @@ def perplexity_texts() -> dict[str, str]:
     """Every text the perplexity suites score, by name. Keep all of them out of anything that
     trains or selects (calibration, healing, a vocabulary keep-set): the figure is only honest
     on text the pruning never saw."""
-    return {"general": general_text(), "everyday": everyday_text()}
+    return {"general": general_text(), "everyday": everyday_text(),
+            "practical": practical_text()}

@@ -28,6 +28,15 @@ from evaluation.suites import FULL, HEADLINE_TASKS, SUITES, Sizes, reasoning_fig
 FORGETTING_AND_READING = ("closed_book", "open_book", "counterfactual", "fictional")
 
 
+def with_suites_of(full: dict, partials: Sequence[Path]) -> dict:
+    """`full` (a run's result) with the suites it lacks taken from `partials`, partial runs of
+    the same model: a suite added after the full run (the held-out perplexity text)."""
+    suites = {}
+    for path in partials:
+        suites.update(json.loads(path.read_text())["suites"])
+    return {**full, "suites": {**suites, **full["suites"]}}
+
+
 def _track(label: str, total: int):
     started = time.perf_counter()
     done = [0]
@@ -99,13 +108,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the reasoning tasks, comma-separated")
     parser.add_argument("--against", type=Path, default=None,
                         help="a full run's eval.json: print the paired ratios to its model")
+    parser.add_argument("--against-extra", type=Path, action="append", default=[],
+                        help="a partial run of --against's model on suites its full run lacks "
+                        "(repeatable)")
     args = parser.parse_args(argv)
     try:
         result = run(args.checkpoint, args.out, args.suites.split(","), args.tasks.split(","))
     except ValueError as error:
         parser.error(str(error))
     if args.against is not None:
-        base = json.loads(args.against.read_text())
+        base = with_suites_of(json.loads(args.against.read_text()), args.against_extra)
         print(f"against {base['model']} (95% paired bootstrap intervals):")
         for label, entry in paired_ratios(base, result).items():
             print(f"  {label}: {entry['ratio']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}]")

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from evaluation.compare import LEVEL, paired_ratios
+from evaluation.compare import LEVEL, PERPLEXITY, paired_ratios
 
 # (label, path into a result) of the headline figures, in table and plot order.
 HEADLINE = (
@@ -22,8 +22,6 @@ HEADLINE = (
 N_PATH = {"counterfactual": ("suites", "counterfactual", "n")}
 
 
-PERPLEXITY = (("perplexity per word", "perplexity"),
-              ("perplexity per word, second text", "perplexity_second"))
 
 
 def _get(result: dict, path: tuple[str, ...]) -> float:

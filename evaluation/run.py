@@ -158,6 +158,7 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
         "reasoning": suites["reasoning"]["accuracy"],
         "perplexity": suites["perplexity"]["value"],
         "perplexity_second": suites["perplexity_second"]["value"],
+        "perplexity_third": suites["perplexity_third"]["value"],
         "tokens_per_s_batch_1": speed["tokens_per_s_batch1"],
         "tokens_per_s_batch_32": speed["tokens_per_s_batch32"],
     }

@@ -216,6 +216,8 @@ SUITES: dict[str, Callable[[EvalModel, Sizes, Tracker], dict]] = {
         lm, sizes.perplexity_windows, track),
     "perplexity_second": lambda lm, sizes, track: perplexity_figures(
         lm, sizes.perplexity_windows, track, "everyday"),
+    "perplexity_third": lambda lm, sizes, track: perplexity_figures(
+        lm, sizes.perplexity_windows, track, "practical"),
 }
 
 

@@ -3,6 +3,9 @@
 `EVERYDAY`: everyday English prose written for this project in 2026 and dedicated to the public
 domain (CC0). It is no documentation, states few world facts, names no real place or person, and
 is no famous text, so no model has seen it in training. Paragraphs are separated by blank lines.
+
+`PRACTICAL`: the held-out twin of `EVERYDAY` in another register (notices, messages,
+instructions, advice, a review), written after the healing text and the vocabulary were chosen.
 """
 
 EVERYDAY = """\
@@ -172,4 +175,155 @@ other person, even if you did not mean to hurt them. The third is to say what yo
 differently next time, and then to actually do it. An apology that skips the first part sounds
 empty, one that skips the second sounds defensive, and one that skips the third is only a promise
 waiting to be broken.
+"""
+
+# The held-out twin of EVERYDAY, written on 2026-12-01 after the healing text and the vocabulary
+# were chosen and never read while choosing them: the practical register (notices, messages,
+# instructions, advice, a review) rather than stories. CC0 like EVERYDAY.
+PRACTICAL = """\
+Dear residents, the water supply to the north side of the building will be switched off on
+Thursday between nine in the morning and one in the afternoon while the old pipes in the
+basement are replaced. Please fill a few bottles the evening before, and do not run the washing
+machine or the dishwasher during those hours. If the work finishes early we will put a note on
+the board by the lifts. We are sorry for the trouble and thank you for your patience.
+
+Hi Sam, just a quick message to say that the meeting has moved from Tuesday to Wednesday at the
+same time. The small room on the second floor was already booked, so we will use the kitchen
+table instead, which is probably more comfortable anyway. Could you bring the printed copies of
+the budget? Mine ran out of ink halfway through. See you then, and thanks again for covering
+for me last week.
+
+To make a simple vegetable soup, start by chopping one onion, two carrots and two sticks of
+celery into small pieces. Warm a spoonful of oil in a large pot and let the vegetables soften
+over a low heat for about ten minutes, stirring now and then so that nothing sticks. Add a
+chopped potato, a handful of lentils and enough stock to cover everything by a few centimetres.
+Let it simmer for half an hour, until the lentils are soft, then season with salt and pepper.
+It keeps well in the fridge for three days and tastes even better on the second.
+
+Before you call the help line, please check three things. First, make sure the router is
+plugged in and that the small light on its front is green rather than orange. Second, switch it
+off, wait for a full minute, and switch it on again; most problems go away at this point.
+Third, try another device, such as a phone, to see whether the fault is with the connection or
+with your computer. If none of this helps, write down the code shown on the screen before you
+call, because it tells the person on the line where to start.
+
+A reader writes that her teenage son spends most of the evening in his room and answers every
+question with a single word. She wonders whether she should worry. In most cases this is an
+ordinary part of growing up: young people need more privacy as they work out who they are.
+What helps is to keep small, regular moments together that do not feel like an interview, such
+as a drive to the shops or cooking a meal side by side. Talk about your own day without asking
+for a report on his. If he seems withdrawn for weeks, stops seeing friends or loses interest in
+everything he used to enjoy, then it is worth talking to someone who can help.
+
+The lost property office is on the ground floor, next to the ticket machines. Items found on
+the trains are kept for one month and then given to charity, unless they are valuable, in which
+case they are handed to the police. To collect something, bring a form of identification and be
+ready to describe what you lost, where you were sitting and roughly at what time. Umbrellas,
+gloves and single shoes are by far the most common things we find, followed by books and phone
+chargers.
+
+Our small garden club met on Saturday to plan the spring planting along the path behind the
+library. Twelve members came, which is the most we have had since the club started, and two
+new volunteers offered to water the beds during the summer holidays. We agreed to plant herbs
+near the bench, where people like to sit, and flowers that bees enjoy along the fence. The
+next meeting is on the first Saturday of the month. Bring gloves, a trowel and, if you can, a
+cake to share.
+
+I bought this kettle three months ago to replace one that had started to leak. It boils a full
+jug in a little over two minutes and is quieter than my old one, which I appreciate early in
+the morning. The handle stays cool and the lid opens wide enough to clean the inside. My only
+complaint is that the markings on the side are hard to read unless the light is good. For the
+price, it does exactly what a kettle should do, and I would buy it again.
+
+Thank you for your order. Your parcel has left our warehouse and should arrive within three
+working days. You will receive a message on the morning of delivery with a two-hour window. If
+nobody is at home, the driver will leave a card and try again the following day. You can also
+choose to have the parcel left with a neighbour or collected from the shop at the end of your
+street. If anything is damaged or missing when it arrives, please let us know within fourteen
+days so that we can put it right.
+
+When you start running, the most common mistake is to go too fast, too soon. Begin with short
+sessions in which you run for one minute and walk for two, and repeat that eight times. Do this
+three times a week, with a day of rest in between, and add a little more running each week.
+Wear comfortable shoes, drink water before and after, and do not worry about your speed. After
+two months most people can run for twenty minutes without stopping, which is a good moment to
+decide what you would like to aim for next.
+
+Please remember that the school will close early on Friday for the staff training afternoon.
+Children may be collected from twelve thirty. Lunch will be served as usual before then. If you
+are not able to collect your child at that time, the after-school club will be open, but
+places are limited, so let the office know by Wednesday. We also want to thank all the parents
+who helped at the autumn fair; together you raised enough to buy new books for every class.
+
+Dear neighbour, I am writing to let you know that we are having some building work done at the
+back of our house over the next two weeks. The builders will start at eight and finish by five,
+and they will not work at the weekend. There will be some noise, especially on the first few
+days when they take down the old wall. If a delivery lorry blocks your drive, please knock on
+our door and we will ask them to move it straight away. Thank you for understanding, and do
+come round for a cup of tea when it is all finished.
+
+If your bicycle chain keeps slipping, the cause is usually dirt or wear rather than anything
+broken. Turn the bike upside down, clean the chain with an old cloth and a little soapy water,
+and let it dry. Then put one drop of oil on each link while you turn the pedals slowly backwards,
+and wipe away what is left on the outside. If the chain still slips, it may have stretched with
+age, and a shop can measure it in a few seconds. A new chain is cheap compared with the gears it
+wears out when it is left too long.
+
+The reading group will discuss the first half of the novel at the next meeting, so there is no
+need to finish it yet. Several of you asked for shorter books after the last one, which took
+most of us the whole winter, and we have listened. Suggestions for the new year are welcome: put
+them in the box by the door or mention them at the end of the evening. As always, tea and
+biscuits will be provided, and newcomers are very welcome, whether or not they have read the
+book.
+
+A good way to save a little money each month is to write down everything you spend for two
+weeks, without trying to change anything. Most people are surprised by what they find: small
+daily purchases, such as a coffee on the way to work or a snack in the afternoon, often add up to
+more than a large bill. Once you can see where the money goes, choose one or two habits to
+change rather than all of them at once. Small changes that last are worth more than a strict
+plan that is given up after a week.
+
+The swimming pool will reopen on Monday after its annual cleaning. The changing rooms have been
+repainted and the lockers now take a coin that is returned when you open them again. Lane
+swimming is available every morning from seven until nine, and the slow, medium and fast lanes
+will be marked with signs at both ends. Children under eight must be accompanied in the water by
+an adult. We look forward to seeing you again.
+
+Hello everyone, a reminder that the car park behind the surgery will be closed on Monday and
+Tuesday while the lines are repainted. Patients with an appointment can park in the street or
+in the supermarket car park across the road, where the first hour is free. If you have trouble
+walking and need to be dropped at the door, tell the receptionist when you arrive and someone
+will help you inside. Repeat prescriptions can still be ordered as usual.
+
+To keep a houseplant healthy through the winter, water it less than you would in summer, since
+it grows more slowly when the days are short. Push a finger into the soil: if the top two
+centimetres are dry, it is time to water; if they are still damp, wait a few more days. Move the
+pot closer to a window, but not so close that the leaves touch the cold glass, and keep it away
+from radiators, which dry the air. Yellow leaves at the bottom are normal now and then, but many
+at once usually mean too much water.
+
+Hi both, thank you so much for having us at the weekend. The children have not stopped talking
+about the walk to the lake and the enormous pancakes on Sunday morning. We got home a little
+after six, tired but happy, and everyone was asleep by eight, which must be some kind of
+record. I have put the book you lent me in my bag so that I remember to read it on the train.
+Let us know when you are free to come to us next; the spare room is yours whenever you like.
+
+Notes from the residents' meeting: the new bins will be delivered at the end of the month, one
+for glass and one for paper, and collection days stay the same. Several people raised the
+problem of cars parked on the corner, which makes it hard to see when crossing; we will write to
+the council about painting lines there. The lights in the stairwell on the third floor have been
+fixed. The next meeting will be held in the community room, and anyone who wants to add an item
+to the list should speak to the secretary a week before.
+
+When you buy a second-hand sofa, sit on it for a few minutes rather than just looking at it. Press
+the cushions to see whether they spring back, and lift one corner to feel how heavy the frame is,
+since a heavy frame is usually a solid one. Check the seams and the underside for damage, and
+smell the fabric, because smoke and damp are hard to get rid of. Measure your doorways and stairs
+before you agree to anything: many people have bought a sofa that would not fit through the door.
+
+Please do not leave bags or boxes in the corridor outside the flats. Apart from making it hard for
+people with prams or wheelchairs to get past, anything left there is a danger in a fire, when the
+corridor may be full of smoke. Large items can be taken to the collection point by the garages on
+the last Saturday of each month. If you need help carrying something down, the caretaker is
+happy to lend a trolley; just ask at the office during the day.
 """

@@ -111,6 +111,7 @@ def _result(name: str, correct: str, reasoning: dict[str, str], nll: list[float]
                                         "n": len(c)} for t, c in reasoning.items()},
                           "correct": reasoning},
             "perplexity": perplexity, "perplexity_second": perplexity,
+            "perplexity_third": perplexity,
         },
     }
 
@@ -124,7 +125,8 @@ def test_paired_ratios_cover_every_headline_figure_and_refuse_other_items() -> N
     for label in ("closed-book heldout", "closed-book paraphrase", "open-book",
                   "counterfactual faithfulness", "fictional", "reasoning (headline tasks)",
                   "reasoning: addition", "perplexity per word",
-                  "perplexity per word, second text"):
+                  "perplexity per word, second text",
+                  "perplexity per word, third text (held out)"):
         assert label in ratios, label
     assert ratios["closed-book heldout"]["ratio"] == pytest.approx(4 / 7)
     assert ratios["reasoning (headline tasks)"]["ratio"] == pytest.approx(
@@ -151,3 +153,22 @@ def test_report_prints_intervals_and_writes_strict_json(tmp_path: Path) -> None:
     assert entry["model"] == "core" and entry["to"] == "base"
     assert entry["figures"]["closed-book paraphrase"]["ratio"] == pytest.approx(20 / 35)
     assert entry["figures"]["counterfactual memory override"]["ratio"] is None  # 0 / 0
+
+
+def test_a_full_run_takes_the_suites_it_lacks_from_partial_runs_and_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    from evaluation.partial import with_suites_of
+
+    full = _result("base", "1101101101", {"addition": "1100"}, [400.0, 420.0, 410.0])
+    del full["suites"]["perplexity_third"]
+    third = {"value": 40.0, "words": 300, "source": "s", "windows": [[120.0, 100]] * 3}
+    part = tmp_path / "base-third.json"
+    part.write_text(json.dumps({"suites": {"perplexity_third": third,
+                                           "perplexity": {"value": -1.0}}}))
+    merged = with_suites_of(full, [part])
+    assert merged["suites"]["perplexity_third"] == third
+    assert merged["suites"]["perplexity"] == full["suites"]["perplexity"]  # the full run's wins
+    core = _result("core", "1001100100", {"addition": "1000"}, [450.0, 470.0, 440.0])
+    assert "perplexity per word, third text (held out)" not in paired_ratios(full, core)
+    assert "perplexity per word, third text (held out)" in paired_ratios(merged, core)

@@ -73,11 +73,12 @@ def test_inverse_items_expect_the_entity_and_forward_items_its_value() -> None:
 
 def test_perplexity_texts_are_distinct_nonempty_prose() -> None:
     texts = perplexity_texts()
-    assert set(texts) == {"general", "everyday"}
+    assert set(texts) == {"general", "everyday", "practical"}
     assert texts["general"] == general_text() and texts["everyday"] == everyday_text()
-    everyday = texts["everyday"]
-    assert len(everyday.split()) > 2000
-    assert not set(everyday.split("\n\n")) & set(texts["general"].split("\n\n"))
+    everyday, practical = texts["everyday"], texts["practical"]
+    assert len(everyday.split()) > 2000 and len(practical.split()) > 2000
+    paragraphs = [set(texts[name].split("\n\n")) for name in texts]
+    assert all(not a & b for i, a in enumerate(paragraphs) for b in paragraphs[i + 1:])
     for name in ("Python", "def ", "class ", ">>>", "import "):
         assert name not in everyday, name
     windows = perplexity_windows(perplexity_span(everyday, 16))
