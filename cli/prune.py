@@ -78,6 +78,7 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
         heal_reading_share=options["heal_reading_share"],
         heal_reading_batch=options["heal_reading_batch"],
         heal_reading_everyday=options["heal_reading_everyday"],
+        everyday_prose=options["everyday_prose"],
         vocab_size=options["vocab_size"], vocab_selection=options["vocab_selection"],
         contrastive=contrastive,
         kfac=KfacConfig(kept_mass=options["kfac_mass"], layers=options["kfac_layers"],
@@ -130,6 +131,9 @@ def prune_command(
     heal_reading_batch: int = typer.Option(
         4, min=1, help="Its prose windows or retain examples per step (retain batches mix "
         "every set)"),
+    everyday_prose: bool = typer.Option(
+        False, help="The base's everyday samples (pruning/everyday.py) join the cut as a retain "
+        "set and half the refit's prose"),
     heal_reading_everyday: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Its share of prose windows from everyday prose sampled "
         "from the base (pruning/everyday.py) rather than the docstring corpus"),
@@ -165,7 +169,8 @@ def prune_command(
                   heal_reading_steps=heal_reading_steps, heal_reading_lr=heal_reading_lr,
                   heal_reading_share=heal_reading_share,
                   heal_reading_batch=heal_reading_batch,
-                  heal_reading_everyday=heal_reading_everyday, vocab_size=vocab_size,
+                  heal_reading_everyday=heal_reading_everyday,
+                  everyday_prose=everyday_prose, vocab_size=vocab_size,
                   vocab_selection=vocab_selection,
                   attribution=attribution, combine=combine,
                   retain_reduce=retain_reduce, kfac_mass=kfac_mass,
@@ -230,6 +235,7 @@ def sweep_command(
                 "heal_steps": 0, "heal_lr": heal_lr, "adapt_embeddings_steps": 0,
                 "heal_reading_steps": 0, "heal_reading_lr": 5e-5, "heal_reading_share": 0.5,
                 "heal_reading_batch": 4, "heal_reading_everyday": 0.0,
+                "everyday_prose": False,
                 "vocab_size": vocab_size,
                 "vocab_selection": vocab_selection,
                 "attribution": "grad_x_act",

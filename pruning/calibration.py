@@ -17,6 +17,10 @@ import torch
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+GENERAL = "general"  # the retain sets that are prose, scored at every position
+EVERYDAY = "everyday"
+PROSE_SETS = (GENERAL, EVERYDAY)
+
 
 @dataclass(frozen=True)
 class Example:
@@ -200,26 +204,48 @@ def calibration_examples(tokenizer: PreTrainedTokenizerBase, count: int) -> dict
         **{kind: qa(data.reading_items(kind, "calibration")) for kind in data.READING_KINDS},
         **{f"reasoning.{task}": choices([task]) for task in HEADLINE_TASKS},
         "reasoning": choices(others),
-        "general": [Example("", text) for text in general_paragraphs(count)],
+        GENERAL: [Example("", text) for text in general_paragraphs(count)],
     }
+
+
+def _alternated(first: Sequence[Example], second: Sequence[Example]) -> list[Example]:
+    """Both lists in order, each next example from whichever has given fewer characters."""
+    out: list[Example] = []
+    i = j = given_first = given_second = 0
+    while i < len(first) or j < len(second):
+        if j >= len(second) or (i < len(first) and given_first <= given_second):
+            out.append(first[i])
+            given_first, i = given_first + len(first[i].target), i + 1
+        else:
+            out.append(second[j])
+            given_second, j = given_second + len(second[j].target), j + 1
+    return out
 
 
 def calibration_sets(
     tokenizer: PreTrainedTokenizerBase, count: int, *, batch_size: int = 8, max_tokens: int = 384,
-    prose_chars: int = 0,
+    prose_chars: int = 0, everyday: bool = False,
 ) -> CalibrationSets:
     """Tokenized calibration sets: closed-book facts, reading/reasoning/general retain, and
     at least `prose_chars` characters of general prose (after the retain set's paragraphs)
-    for the refit."""
+    for the refit. With `everyday`, the base's everyday samples (`pruning.everyday`) join as a
+    retain set of their own and as half the refit's prose, by characters."""
     from pruning.corpus import general_corpus
+    from pruning.everyday import everyday_samples
 
     examples = calibration_examples(tokenizer, count)
+    samples = [Example("", text) for text in everyday_samples()] if everyday else []
+    if everyday:
+        if len(samples) <= count:
+            raise ValueError(f"{len(samples)} everyday samples; the retain set takes {count}")
+        examples[EVERYDAY] = samples[:count]
     batched = {
         name: make_batches(tokenizer, items, batch_size=batch_size, max_tokens=max_tokens)
         for name, items in examples.items()
     }
     facts = batched.pop("facts")
     examples.pop("facts")
-    prose = _first_chars([Example("", p) for p in general_corpus()[count:]], prose_chars)
+    prose = _first_chars(_alternated([Example("", p) for p in general_corpus()[count:]],
+                                     samples[count:]), prose_chars)
     return CalibrationSets(facts=facts, retain=batched, retain_examples=examples,
                            batch_size=batch_size, max_tokens=max_tokens, prose=prose)

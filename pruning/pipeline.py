@@ -45,6 +45,9 @@ class PruneConfig:
     heal_steps: int = 0
     heal_lr: float = 5e-5
     refit_prose_chars: int = 0  # general prose the refit also reproduces (pruning/corpus.py)
+    # The base's everyday samples (pruning/everyday.py) as a retain set of the cut and half the
+    # refit's prose: the calibration sets are built with them (pruning.calibration).
+    everyday_prose: bool = False
     vocab_size: int | None = None  # keep the most frequent tokens only (pruning/vocab.py)
     vocab_selection: str = "use"  # "use": the keep-set by use; "rank": ids below vocab_size
     adapt_embeddings_steps: int = 0  # after the trim: embeddings only, base reading its tokens

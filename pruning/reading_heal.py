@@ -29,7 +29,7 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pruning.calibration import Example, encode_example
+from pruning.calibration import PROSE_SETS, Example, encode_example
 from pruning.heal import (
     AlignedBatch,
     PieceMap,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 WINDOW = 128  # teacher tokens per prose window
 BATCH = 4  # windows or examples per step unless the config says otherwise
 CHARS_PER_TOKEN = 6  # prose characters read per window token (about 4.5 in this corpus)
-GENERAL = "general"  # the retain set that is prose: the prose windows stand for it
 
 
 def aligned_examples(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap,
@@ -76,7 +75,7 @@ def schedule(steps: int, share: float) -> list[bool]:
 
 def retain_examples(teacher_tokenizer: PreTrainedTokenizerBase, data: CalibrationSets,
                     end_turn: bool = True) -> dict[str, list[Example]]:
-    """The retain sets' examples the reading term scores (every set but the prose one), by set;
+    """The retain sets' examples the reading term scores (every set but the prose ones), by set;
     with `end_turn`, the reader prompts' targets (chat turns) end with the end-of-turn token,
     as the base's replies do. The reasoning tasks are plain text: their targets are left
     alone."""
@@ -87,7 +86,7 @@ def retain_examples(teacher_tokenizer: PreTrainedTokenizerBase, data: Calibratio
         raise ValueError("the base's tokenizer names no end-of-turn token")
     return {name: [Example(e.prompt, e.target + end) if end and name in READING_KINDS else e
                    for e in items]
-            for name, items in data.retain_examples.items() if name != GENERAL and items}
+            for name, items in data.retain_examples.items() if name not in PROSE_SETS and items}
 
 
 def mixed(sets: dict[str, list[Example]], seed: int = 0) -> list[Example]:

@@ -41,10 +41,12 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-def _setup(settings: RunSettings, prose_chars: int) -> tuple[Any, Any, CalibrationSets]:
+def _setup(settings: RunSettings, prose_chars: int,
+           everyday: bool = False) -> tuple[Any, Any, CalibrationSets]:
     base, tokenizer = load_causal_lm(settings.base, settings.device)
     with console.status("tokenizing calibration sets…"):
-        data = calibration_sets(tokenizer, settings.calibration_count, prose_chars=prose_chars)
+        data = calibration_sets(tokenizer, settings.calibration_count, prose_chars=prose_chars,
+                                everyday=everyday)
     return base, tokenizer, data
 
 
@@ -55,7 +57,7 @@ def _command() -> str:
 def prune_job(settings: RunSettings, cfg: PruneConfig, out: Path) -> dict[str, Any]:
     """Prune one core, save it to `out` with core_report.json/md, and return the report."""
     start = time.perf_counter()
-    base, tokenizer, data = _setup(settings, cfg.refit_prose_chars)
+    base, tokenizer, data = _setup(settings, cfg.refit_prose_chars, cfg.everyday_prose)
     result = prune(base, data, cfg, tokenizer)
     save_checkpoint(result.model, result.tokenizer, out)
     seconds = {**result.seconds, "prune_total": time.perf_counter() - start}
@@ -106,7 +108,10 @@ def sweep_job(
         raise ValueError("a sweep needs evaluation sizes")
     out.mkdir(parents=True, exist_ok=True)
     prose_chars = max((cfg.refit_prose_chars for _, cfg in runs), default=0)
-    base, tokenizer, data = _setup(settings, prose_chars)
+    everyday = {cfg.everyday_prose for _, cfg in runs}
+    if len(everyday) > 1:
+        raise ValueError("a sweep's runs share one calibration: all or none with everyday prose")
+    base, tokenizer, data = _setup(settings, prose_chars, everyday == {True})
     base_figures = headline(evaluate_model(base, tokenizer, settings.sizes, "base"))
     sweep: dict[str, Any] = {"command": _command(), "base": str(settings.base),
                              "device": settings.device, "sizes": settings.sizes.__dict__,

@@ -44,3 +44,22 @@ def test_refit_batches_add_the_asked_prose_and_refuse_more_than_loaded(tokenizer
     assert not general & {e.target for e in sets.prose}, "prose repeats the retain paragraphs"
     with pytest.raises(ValueError, match="loaded"):
         sets.refit_batches(tokenizer, 10**9)
+
+
+def test_everyday_samples_join_as_a_retain_set_and_half_the_refit_prose(tokenizer) -> None:  # noqa: ANN001
+    from pruning.everyday import everyday_samples
+    from pruning.reading_heal import retain_examples
+
+    samples = everyday_samples()
+    sets = calibration_sets(tokenizer, 4, batch_size=4, max_tokens=96, prose_chars=20_000,
+                            everyday=True)
+    assert [e.target for e in sets.retain_examples["everyday"]] == samples[:4]
+    assert "everyday" not in retain_examples(tokenizer, sets), "prose is no reading term"
+    from_samples = [e.target for e in sets.prose if e.target in samples]
+    assert from_samples == samples[4 : 4 + len(from_samples)]  # in order, after the retain set
+    chars = sum(len(t) for t in from_samples)
+    total = sum(len(e.target) for e in sets.prose)
+    assert 0.4 < chars / total < 0.6
+    plain = calibration_sets(tokenizer, 4, batch_size=4, max_tokens=96, prose_chars=20_000)
+    assert "everyday" not in plain.retain_examples
+    assert not {e.target for e in plain.prose} & set(samples)
