@@ -17,7 +17,9 @@ import torch
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-GENERAL = "general"  # the retain sets that are prose, scored at every position
+# The retain sets that are prose (an empty prompt, every position scored): documentation
+# paragraphs, and the base's everyday samples when the cut reads them.
+GENERAL = "general"
 EVERYDAY = "everyday"
 PROSE_SETS = (GENERAL, EVERYDAY)
 
@@ -235,9 +237,9 @@ def calibration_sets(
 
     examples = calibration_examples(tokenizer, count)
     samples = [Example("", text) for text in everyday_samples()] if everyday else []
+    if everyday and len(samples) <= count:
+        raise ValueError(f"{len(samples)} everyday samples; the retain set takes {count}")
     if everyday:
-        if len(samples) <= count:
-            raise ValueError(f"{len(samples)} everyday samples; the retain set takes {count}")
         examples[EVERYDAY] = samples[:count]
     batched = {
         name: make_batches(tokenizer, items, batch_size=batch_size, max_tokens=max_tokens)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from pruning.attribution import NeuronStats, collect_neuron_stats
+from pruning.calibration import GENERAL
 from pruning.compact import mlp_modules
 
 if TYPE_CHECKING:
@@ -121,6 +122,6 @@ def wanda_scorer(
     model: PreTrainedModel, data: CalibrationSets, cfg: PruneConfig
 ) -> list[torch.Tensor]:
     """`score_wanda` with activation norms on the general text (every retain set if absent)."""
-    general = data.retain.get("general") or data.retain_batches()
+    general = data.retain.get(GENERAL) or data.retain_batches()
     return score_wanda(model, collect_neuron_stats(model, general, gradients=False,
-                                                   label="general"))
+                                                   label=GENERAL))
