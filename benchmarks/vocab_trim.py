@@ -3,9 +3,10 @@
 Each rule trims the base's vocabulary in memory and runs the reading suites and both perplexity
 texts at the full evaluation's sizes (`evaluation.partial`), paired item by item (window by window
 for perplexity) with the base's results in a full `cogcore eval` run. A rule is
-`NAME=rank` (the ids below the size: merge rank) or `NAME=use:SHORT:WORD_SHARE` (the keep-set
+`NAME=rank` (the ids below the size: merge rank), `NAME=use:SHORT:WORD_SHARE` (the keep-set
 by use of `pruning.vocab` with pieces of up to SHORT letters and that share of the fill's weight
-from word frequencies). Usage:
+from word frequencies) or `NAME=file:PATH` (a keep-set written by `pruning.keep_set_build`).
+`--suites` may add closed_book: what the trim forgets. Usage:
 
     python benchmarks/vocab_trim.py --eval docs/pruning/core-v2-eval/eval.json --size 16384 \
         rank=rank use=use:2:0.5 --out docs/pruning/vocab-trim
@@ -23,10 +24,11 @@ from pathlib import Path
 from evaluation.compare import PERPLEXITY, paired_ratios
 from evaluation.partial import run_model, with_suites_of
 
-SUITES = ("open_book", "counterfactual", "fictional", "perplexity", "perplexity_second",
-          "perplexity_third")
-FIGURES = ("open-book", "counterfactual faithfulness", "fictional",
-           *(label for label, _ in PERPLEXITY))
+DEFAULT_SUITES = ("open_book", "counterfactual", "fictional", "perplexity", "perplexity_second",
+                  "perplexity_third")
+SUITES = ("closed_book", *DEFAULT_SUITES)
+FIGURES = ("closed-book heldout", "closed-book paraphrase", "open-book",
+           "counterfactual faithfulness", "fictional", *(label for label, _ in PERPLEXITY))
 
 
 def keep_for(rule: str, base: Path, size: int) -> list[str]:
@@ -39,9 +41,14 @@ def keep_for(rule: str, base: Path, size: int) -> list[str]:
     spec = vocab.tokenizer_spec(tokenizer)
     if rule == "rank":
         return vocab.rank_keep(spec, size)
+    if rule.startswith("file:"):
+        record = json.loads(Path(rule.removeprefix("file:")).read_text(encoding="utf-8"))
+        if record.get("tokenizer") != vocab.spec_digest(spec) or record["size"] != size:
+            raise SystemExit(f"{rule}: built for another tokenizer or size")
+        return record["tokens"]
     kind, short, share = rule.split(":")
     if kind != "use":
-        raise SystemExit(f"unknown rule {rule!r}: rank or use:SHORT:WORD_SHARE")
+        raise SystemExit(f"unknown rule {rule!r}: rank, use:SHORT:WORD_SHARE or file:PATH")
     counts, required = vocab.use_counts(tokenizer, word_share=float(share))
     return vocab.select_keep_set(spec, size, counts, short_letters=int(short),
                                  required=required)
@@ -64,11 +71,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", type=Path, required=True, help="the base's full eval.json")
     parser.add_argument("--size", type=int, default=16384)
-    parser.add_argument("rules", nargs="+", help="NAME=rank or NAME=use:SHORT:WORD_SHARE")
+    parser.add_argument("rules", nargs="+",
+                        help="NAME=rank, NAME=use:SHORT:WORD_SHARE or NAME=file:PATH")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--eval-extra", type=Path, action="append", default=[],
                         help="a partial run of the base on suites its full run lacks (repeatable)")
-    parser.add_argument("--suites", default=",".join(SUITES),
+    parser.add_argument("--suites", default=",".join(DEFAULT_SUITES),
                         help=f"comma-separated subset of {','.join(SUITES)}")
     args = parser.parse_args()
     suites = tuple(args.suites.split(","))
@@ -89,7 +97,7 @@ def main() -> None:
     command = "python benchmarks/vocab_trim.py " + " ".join(
         [f"--eval {args.eval}", *(f"--eval-extra {p}" for p in args.eval_extra),
          f"--size {args.size}", *args.rules, f"--out {args.out}",
-         *([f"--suites {args.suites}"] if suites != SUITES else [])])
+         *([f"--suites {args.suites}"] if suites != DEFAULT_SUITES else [])])
     (args.out / "vocab-trim.json").write_text(json.dumps(
         {"command": command, "size": args.size, "rows": rows}, indent=2) + "\n")
     lines = [f"# Vocabulary trim alone at {args.size} tokens, against the base", "",

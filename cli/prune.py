@@ -139,7 +139,9 @@ def prune_command(
         "from the base (pruning/everyday.py) rather than the docstring corpus"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
     vocab_selection: str = typer.Option("use", help="How the trim picks its tokens: use (the "
-                                        "committed keep-set) or rank (BPE merge rank)"),
+                                        "committed keep-set, knowledge-base names kept), prose "
+                                        "(names rare in prose re-split) or rank (BPE merge "
+                                        "rank)"),
     refit: bool = typer.Option(True, help="Least-squares refit of the kept down_proj"),
     refit_prose_chars: int = typer.Option(0, min=0, help="Characters of general prose the "
                                           "refit also reproduces the base on"),
@@ -212,7 +214,7 @@ def sweep_command(
                                    "comma-separated list makes each value a run"),
     heal_lr: float = typer.Option(5e-5, min=0.0, help="Distillation learning rate (AdamW)"),
     vocab_size: int = typer.Option(None, help="Keep only the most frequent tokens (trim)"),
-    vocab_selection: str = typer.Option("use", help="use (the committed keep-set) or rank"),
+    vocab_selection: str = typer.Option("use", help="use, prose (committed keep-sets) or rank"),
     refit_prose_chars: int = typer.Option(0, min=0, help="Characters of general prose every "
                                           "refit also reproduces the base on"),
     retain_reduce: str = typer.Option("mean", help="mean or max over the retain sets"),

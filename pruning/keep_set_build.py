@@ -1,11 +1,12 @@
 """The committed keep-sets of `pruning.vocab`: how each one is measured, and the command that
 selects and writes them.
 
-    python -m pruning.keep_set_build --size 16384 [--size 12288] [--short-letters N]
+    python -m pruning.keep_set_build --size 16384 [--size 12288] [--short-letters N] \
+        [--rule use|prose] [--out PATH]
 
-writes `pruning/data/keep-set-N.json`: the token list, the rule that chose it, the tokenizer's
-digest, and what the trim would change (tokens re-split on the perplexity texts, reading
-answers whose tokens change).
+writes `pruning/data/keep-set-N.json` (`keep-set-prose-N.json` by the prose rule): the token
+list, the rule that chose it, the tokenizer's digest, and what the trim would change (tokens
+re-split on the perplexity texts, reading answers whose tokens change).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from pruning.vocab import (
     CORPUS_CHARS,
     SHORT_LETTERS,
+    USE_RULES,
     WORD_SHARE,
     WORDS,
     keep_set_file,
@@ -66,33 +68,34 @@ def keep_set_stats(tokenizer: PreTrainedTokenizerBase, keep: Sequence[str]) -> d
 
 
 def build_keep_set_file(base: Path, size: int, short_letters: int = SHORT_LETTERS,
-                        out: Path | None = None) -> Path:
+                        out: Path | None = None, rule: str = "use") -> Path:
     """Select the keep-set of `size` tokens for the tokenizer at `base` and write it as JSON."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     spec = tokenizer_spec(tokenizer)
-    counts, required = use_counts(tokenizer)
+    counts, required = use_counts(tokenizer, **USE_RULES[rule])
     keep = select_keep_set(spec, size, counts, short_letters=short_letters, required=required)
+    flags = (f" --rule {rule}" if rule != "use" else "") + (f" --out {out}" if out else "")
     record = {
         "size": size,
         "tokenizer": spec_digest(spec),
         "rule": {"short_letters": short_letters, "corpus_chars": CORPUS_CHARS,
-                 "words": WORDS, "word_share": WORD_SHARE,
-                 "knowledge_base_tokens": len(required)},
+                 "words": WORDS, "word_share": WORD_SHARE, "name": rule, **USE_RULES[rule],
+                 "required_tokens": len(required)},
         "stats": keep_set_stats(tokenizer, keep),
         "command": f"python -m pruning.keep_set_build --size {size} "
-                   f"--short-letters {short_letters}",
+                   f"--short-letters {short_letters}{flags}",
         "tokens": keep,
     }
-    path = out or keep_set_file(size)
+    path = out or keep_set_file(size, rule)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m pruning.keep_set_build --size N`: write pruning/data/keep-set-N.json."""
+    """`python -m pruning.keep_set_build --size N`: write pruning/data/keep-set[-RULE]-N.json."""
     from cogcore.paths import default_base_dir
 
     parser = argparse.ArgumentParser(prog="python -m pruning.keep_set_build",
@@ -100,11 +103,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, action="append", required=True)
     parser.add_argument("--short-letters", type=int, default=SHORT_LETTERS)
     parser.add_argument("--base", type=Path, default=default_base_dir())
+    parser.add_argument("--rule", choices=tuple(USE_RULES), default="use",
+                        help="use: the knowledge base's tokens required; prose: not, and "
+                        "part of the fill from the base's everyday samples")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.out is not None and len(args.size) != 1:
+        parser.error("--out takes one --size")
     for size in args.size:
-        path = build_keep_set_file(args.base, size, args.short_letters,
-                                   args.out if len(args.size) == 1 else None)
+        path = build_keep_set_file(args.base, size, args.short_letters, args.out, args.rule)
         stats = json.loads(path.read_text(encoding="utf-8"))["stats"]
         print(f"{path}: {size} tokens {stats}")
 

@@ -49,7 +49,7 @@ class PruneConfig:
     # refit's prose: the calibration sets are built with them (pruning.calibration).
     everyday_prose: bool = False
     vocab_size: int | None = None  # keep the most frequent tokens only (pruning/vocab.py)
-    vocab_selection: str = "use"  # "use": the keep-set by use; "rank": ids below vocab_size
+    vocab_selection: str = "use"  # "use"/"prose": a keep-set by use; "rank": ids below vocab_size
     adapt_embeddings_steps: int = 0  # after the trim: embeddings only, base reading its tokens
     adapt_embeddings_lr: float = 3e-4
     # Last: every parameter distilled from the base reading its own tokens, on prose windows

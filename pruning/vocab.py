@@ -51,7 +51,12 @@ SHORT_LETTERS = 2
 CORPUS_CHARS = 8_000_000  # all of the general corpus (about 7.6M characters)
 WORDS = 200_000  # the most frequent English words whose splits count
 WORD_SHARE = 0.5  # of the fill's weight, against the prose corpus
-SELECTIONS = ("use", "rank")
+# The keep-set rules by use: the fill's share from the base's everyday samples, and whether the
+# knowledge base's tokens are required. "use" keeps every KB name whole, so the trim forgets
+# nothing; "prose" leaves names rare in prose to be re-split, as the merge rank does.
+USE_RULES = {"use": {"everyday_share": 0.0, "knowledge_base": True},
+             "prose": {"everyday_share": 0.3, "knowledge_base": False}}
+SELECTIONS = (*USE_RULES, "rank")
 _BYTE_SPACE = "Ġ"  # how byte-level BPE writes a leading space
 
 
@@ -202,14 +207,15 @@ def _remap_processor(processor: dict[str, Any] | None, new_id: dict[int, int]) -
             processor[key][1] = new_id[processor[key][1]]
 
 
-def keep_set_file(size: int) -> Path:
-    """Where the committed keep-set of `size` tokens for the default base lives."""
-    return DATA_DIR / f"keep-set-{size}.json"
+def keep_set_file(size: int, rule: str = "use") -> Path:
+    """Where the committed keep-set of `size` tokens by `rule` for the default base lives."""
+    return DATA_DIR / (f"keep-set-{size}.json" if rule == "use" else f"keep-set-{rule}-{size}.json")
 
 
-def committed_keep_set(spec: dict[str, Any], size: int) -> list[str] | None:
-    """The committed keep-set of `size` tokens when it was built for this tokenizer, else None."""
-    path = keep_set_file(size)
+def committed_keep_set(spec: dict[str, Any], size: int, rule: str = "use") -> list[str] | None:
+    """The committed keep-set of `size` tokens by `rule` when it was built for this tokenizer,
+    else None."""
+    path = keep_set_file(size, rule)
     if not path.is_file():
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
@@ -238,28 +244,41 @@ def word_counts(tokenizer: PreTrainedTokenizerBase, words: int = WORDS) -> Count
 
 
 def use_counts(tokenizer: PreTrainedTokenizerBase, corpus_chars: int = CORPUS_CHARS,
-               word_share: float = WORD_SHARE) -> tuple[Counter[str], set[str]]:
-    """The fill's weights (prose corpus and word frequencies, `word_share` from the latter);
-    the tokens of the KB's documents and the reader prompt."""
+               word_share: float = WORD_SHARE, everyday_share: float = 0.0,
+               knowledge_base: bool = True) -> tuple[Counter[str], set[str]]:
+    """The fill's weights (`word_share` from word frequencies, `everyday_share` from the base's
+    everyday prose samples, `pruning.everyday`, the rest from the prose corpus); the required
+    tokens: the reader prompt's, and with `knowledge_base` the KB documents' too."""
     from pruning.corpus import general_corpus, knowledge_base_texts, prompt_texts
+    from pruning.everyday import everyday_samples
 
-    prose = _shares(token_counts(tokenizer, general_corpus(corpus_chars)))
-    words = _shares(word_counts(tokenizer)) if word_share else {}
-    counts = Counter({t: (1 - word_share) * prose.get(t, 0.0) + word_share * words.get(t, 0.0)
-                      for t in prose.keys() | words.keys()})
-    return counts, set(token_counts(tokenizer, knowledge_base_texts() + prompt_texts(tokenizer)))
+    if not 0.0 <= word_share + everyday_share <= 1.0 or min(word_share, everyday_share) < 0:
+        raise VocabTrimError(f"shares {word_share} + {everyday_share} must lie in [0, 1]")
+    found = {"corpus": lambda: token_counts(tokenizer, general_corpus(corpus_chars)),
+             "words": lambda: word_counts(tokenizer),
+             "everyday": lambda: token_counts(tokenizer, everyday_samples())}
+    shares = {"corpus": 1.0 - word_share - everyday_share, "words": word_share,
+              "everyday": everyday_share}
+    counts: Counter[str] = Counter()
+    for source, share in shares.items():
+        if share:
+            for token, weight in _shares(found[source]()).items():
+                counts[token] += share * weight
+    read = prompt_texts(tokenizer) + (knowledge_base_texts() if knowledge_base else [])
+    return counts, set(token_counts(tokenizer, read))
 
 
-def keep_set(tokenizer: PreTrainedTokenizerBase, size: int) -> list[str]:
-    """The committed keep-set for this tokenizer and size, else one built from the corpus."""
+def keep_set(tokenizer: PreTrainedTokenizerBase, size: int, rule: str = "use") -> list[str]:
+    """The committed keep-set by `rule` (`USE_RULES`) for this tokenizer and size, else one
+    built from the corpus."""
     spec = tokenizer_spec(tokenizer)
-    committed = committed_keep_set(spec, size)
+    committed = committed_keep_set(spec, size, rule)
     if committed is not None:
         return committed
     floor = closure(base_tokens(spec) | short_tokens(spec, SHORT_LETTERS), parents(spec))
     if len(floor) >= size:  # no room for use counts: spare the corpus
         return select_keep_set(spec, size, Counter())
-    counts, required = use_counts(tokenizer)
+    counts, required = use_counts(tokenizer, **USE_RULES[rule])
     return select_keep_set(spec, size, counts, required=required)
 
 
@@ -353,15 +372,16 @@ def trim_vocabulary(
 ) -> PreTrainedTokenizerBase:
     """Cut `model` (in place) and a copy of `tokenizer` to a keep-set; the new tokenizer.
 
-    `keep` (token strings) overrides the choice; otherwise `selection` "use" takes `keep_set`
-    (the committed list for the default base) and "rank" the ids below `size`.
+    `keep` (token strings) overrides the choice; otherwise `selection` "use" or "prose" takes
+    `keep_set` (the committed list for the default base) and "rank" the ids below `size`.
     """
     spec = tokenizer_spec(tokenizer)
     if keep is None:
         if size is None:
             raise VocabTrimError("give a size or a keep-set")
         check_size(tokenizer, size, selection)
-        keep = keep_set(tokenizer, size) if selection == "use" else rank_keep(spec, size)
+        keep = rank_keep(spec, size) if selection == "rank" else keep_set(tokenizer, size,
+                                                                           selection)
     new_spec, old_ids = reindexed_spec(spec, keep)
     _remap_config_ids(model, old_ids)
     _gather_rows(model, old_ids)

@@ -155,9 +155,10 @@ def test_rank_selection_keeps_the_ids_below_size(tiny_llama_dir: Path) -> None:
         trim_vocabulary(model, tokenizer, len(tokenizer) + 1, selection="rank")
 
 
-@pytest.mark.parametrize("size", [16384, 12288])
-def test_committed_keep_set_fits_the_default_base(size: int, default_base_dir: Path) -> None:
-    record = json.loads(keep_set_file(size).read_text(encoding="utf-8"))
+@pytest.mark.parametrize(("size", "rule"), [(16384, "use"), (12288, "use"), (16384, "prose")])
+def test_committed_keep_set_fits_the_default_base(size: int, rule: str,
+                                                  default_base_dir: Path) -> None:
+    record = json.loads(keep_set_file(size, rule).read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(default_base_dir)
     spec = tokenizer_spec(tokenizer)
     keep = record["tokens"]
@@ -167,6 +168,30 @@ def test_committed_keep_set_fits_the_default_base(size: int, default_base_dir: P
     assert record["rule"]["short_letters"] <= SHORT_LETTERS
     new, _ = reindexed_spec(spec, keep)
     assert sorted(new["model"]["vocab"].values()) == list(range(size))
+    assert record["rule"].get("name", "use") == rule
+
+
+def test_use_counts_weigh_each_source_and_require_names_by_rule(
+        monkeypatch: pytest.MonkeyPatch, tiny_llama_dir: Path) -> None:
+    from pruning import corpus, everyday, vocab
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    monkeypatch.setattr(corpus, "general_corpus", lambda chars: ["the answer is"])
+    monkeypatch.setattr(everyday, "everyday_samples", lambda: ["capital"])
+    monkeypatch.setattr(corpus, "knowledge_base_texts", lambda: ["Zorblax"])
+    monkeypatch.setattr(corpus, "prompt_texts", lambda tok: ["Question"])
+    monkeypatch.setattr(vocab, "word_counts", lambda tok: Counter({"Ġcafe": 3.0}))
+    counts, required = vocab.use_counts(tokenizer, word_share=0.5, everyday_share=0.3)
+    assert sum(counts.values()) == pytest.approx(1.0)
+    assert counts["Ġcafe"] == pytest.approx(0.5)
+    everyday_tokens = token_counts(tokenizer, ["capital"])
+    assert sum(counts[t] for t in everyday_tokens) == pytest.approx(0.3)
+    names = set(token_counts(tokenizer, ["Zorblax"]))
+    assert names <= required
+    _, prose_required = vocab.use_counts(tokenizer, **vocab.USE_RULES["prose"])
+    assert prose_required == set(token_counts(tokenizer, ["Question"]))
+    with pytest.raises(VocabTrimError):
+        vocab.use_counts(tokenizer, word_share=0.8, everyday_share=0.3)
 
 
 def test_word_counts_spread_each_word_over_its_tokens(default_base_dir: Path) -> None:
