@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cogcore.progress import progress_lines
 from evaluation.compare import paired_ratios
 from evaluation.data import reasoning_items
 from evaluation.lm import EvalModel, HFEvalModel
@@ -37,23 +38,12 @@ def with_suites_of(full: dict, partials: Sequence[Path]) -> dict:
     return {**full, "suites": {**suites, **full["suites"]}}
 
 
-def _track(label: str, total: int):
-    started = time.perf_counter()
-    done = [0]
-
-    def advance(n: int) -> None:
-        done[0] += n
-        print(f"{label}: {done[0]}/{total} ({time.perf_counter() - started:.0f} s)", flush=True)
-
-    return advance
-
-
 def _reasoning(lm: EvalModel, tasks: Sequence[str], sizes: Sizes) -> dict:
     items, logliks = [], []
     for task in tasks:
         done = reasoning_items(task, "heldout", sizes.reasoning_count(task))
         logliks += lm.choice_logliks([(i.context, i.choices) for i in done],
-                                     _track(f"reasoning {task}", len(done)))
+                                     progress_lines(f"reasoning {task}", len(done)))
         items += done
     return reasoning_figures(items, logliks)
 
@@ -91,7 +81,7 @@ def run_model(model, tokenizer, name: str, out: Path,  # noqa: ANN001 - any caus
                     "suites": {}, "threads": torch.get_num_threads()}
     for suite in suites:
         result["suites"][suite] = (_reasoning(lm, tasks, sizes) if suite == "reasoning"
-                                   else SUITES[suite](lm, sizes, _track))
+                                   else SUITES[suite](lm, sizes, progress_lines))
         result["seconds"] = time.perf_counter() - started
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cogcore.progress import progress_lines
 from evaluation.cost import checkpoint_bytes, measure_speed, parameter_counts, peak_rss_bytes
 from evaluation.data import closed_book_items
 from evaluation.generation import OnBatch
@@ -39,17 +40,25 @@ def _progress(console: Console) -> Progress:
 def _measure(lm: EvalModel, speed: Callable[[list[str], OnBatch], dict[str, Any]],
              tokenizer: PreTrainedTokenizerBase, sizes: Sizes, label: str,
              console: Console | None) -> dict[str, Any]:
-    """Every suite on `lm`, then `speed(texts, on_batch)` on the speed prompts, one display."""
-    with _progress(console or Console(stderr=True)) as progress:
+    """Every suite on `lm`, then `speed(texts, on_batch)` on the speed prompts, one display (on
+    a terminal; progress lines in a log)."""
+
+    def steps(track: Callable[[str, int], OnBatch]) -> dict[str, Any]:
+        suites = run_suites(lm, sizes, track)
+        texts = [i.prompt.render(tokenizer)
+                 for i in closed_book_items("heldout")[:SPEED_PROMPTS]]
+        return {"suites": suites, "speed": speed(texts, track("speed (batch 1, 32)", 2))}
+
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        return steps(lambda step, total: progress_lines(f"{label}: {step}", total))
+    with _progress(console) as progress:
 
         def track(step: str, total: int) -> OnBatch:
             task = progress.add_task(f"{label}: {step}", total=total)
             return lambda n: progress.advance(task, n)
 
-        suites = run_suites(lm, sizes, track)
-        texts = [i.prompt.render(tokenizer)
-                 for i in closed_book_items("heldout")[:SPEED_PROMPTS]]
-        return {"suites": suites, "speed": speed(texts, track("speed (batch 1, 32)", 2))}
+        return steps(track)
 
 
 def evaluate_model(

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from rich.console import Console
-from rich.progress import track
 
+from cogcore.progress import track
 from pruning.calibration import Batch, answer_loss, iterate
 from pruning.compact import mlp_modules
 
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from transformers import PreTrainedModel
-
-console = Console(stderr=True)
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ def collect_neuron_stats(
     model.requires_grad_(False)
     try:
         for batch in track(iterate(batches, model.device), f"scoring {label}",
-                           total=len(batches), console=console):
+                           total=len(batches)):
             with capture_mlp_inputs(model, gradients) as acts, torch.set_grad_enabled(gradients):
                 loss = answer_loss(model, batch)
                 if gradients:

@@ -62,9 +62,9 @@ def prompts() -> list[str]:
 def sample(base: Path, batch: int = 32, limit: int | None = None) -> list[dict]:
     """The base's answers to `prompts()` (the first `limit` of them), sampled at `SEED`."""
     import torch
-    from rich.progress import track
 
     from cogcore.checkpoint import load_causal_lm
+    from cogcore.progress import track
 
     model, tokenizer = load_causal_lm(base)
     tokenizer.padding_side = "left"

@@ -18,16 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-from rich.console import Console
-from rich.progress import track
 
+from cogcore.progress import track
 from pruning.calibration import Batch, iterate
 from pruning.compact import decoder_layers, mlp_modules
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-console = Console(stderr=True)
 
 
 class _StopForward(Exception):
@@ -118,7 +115,7 @@ def refit_down_proj(
     layers, sources = decoder_layers(source), mlp_modules(source)
     states = _first_layer_inputs(source, batches)
     masks = [batch.attention_mask.bool().to(source.device) for batch in batches]
-    for index in track(range(len(students)), "least-squares refit", console=console):
+    for index in track(range(len(students)), "least-squares refit"):
         xx, yx, yy = _layer_moments(layers[index], sources[index], students[index],
                                     teachers[index], states, masks)
         damp = ridge * xx.diagonal().mean().clamp_min(1e-12)
@@ -208,7 +205,7 @@ def distill(
     losses: list[float] = []
     cycle, started = itertools.cycle(batches), time.perf_counter()
     try:
-        for _ in track(range(steps), "distilling from the base", console=console):
+        for _ in track(range(steps), "distilling from the base"):
             if max_seconds is not None and time.perf_counter() - started > max_seconds:
                 break
             input_ids, mask, where, probs = targets(next(cycle))

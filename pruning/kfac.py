@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-from rich.console import Console
-from rich.progress import track
 
+from cogcore.progress import track
 from pruning.calibration import Batch, answer_loss, iterate
 from pruning.compact import mlp_modules
 
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from pruning.calibration import CalibrationSets
     from pruning.pipeline import PruneConfig
 
-console = Console(stderr=True)
 PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
 
 
@@ -84,8 +82,7 @@ def kfac_factors(
     tokens = 0
     try:
         with torch.enable_grad():
-            for batch in track(iterate(batches, model.device), "K-FAC factors", total=len(batches),
-                               console=console):
+            for batch in track(iterate(batches, model.device), "K-FAC factors", total=len(batches)):
                 answer_loss(model, batch).backward()
                 real = batch.attention_mask.bool()
                 tokens += int(real.sum())
