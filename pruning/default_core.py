@@ -1,10 +1,9 @@
 """The default cognitive core: what `make serve` builds when `artifacts/core/default` is missing.
 
 The setting is the best of those measured in docs/core-report.md that two CPU cores build in
-under 30 minutes: the cut, refit and trim (13 minutes on a quiet machine), then healing with a
-reading retain term (12 minutes). The build is cached: a core whose report
-records the same recipe and base is left alone; a half-written one never takes the core's place
-(it is built beside it, then renamed).
+under 30 minutes: the cut, refit and trim, then healing with a reading retain term. The build is
+cached: a core whose report records the same recipe and base is left alone; a half-written one
+never takes the core's place (it is built beside it, then renamed).
 """
 
 from __future__ import annotations
@@ -23,10 +22,11 @@ DEFAULT_WIDTH = 1367  # of SmolLM2-135M's 1536 neurons per MLP (11% cut): with t
 DEFAULT_VOCAB = 16384  # of 49152 tokens
 DEFAULT_CALIBRATION = 64  # examples per calibration set
 DEFAULT_PROSE_CHARS = 200_000  # general prose the refit reproduces beside the retain sets
-# By merge rank: the core with the keep-set by use reads fictional text better and Python prose
-# with less perplexity, but no better open-book and with more perplexity on everyday prose
-# (docs/core-report.md, "Vocabulary by everyday use"): neither dominates.
-DEFAULT_VOCAB_SELECTION = "rank"
+# The keep-set by prose use (pruning.vocab.USE_RULES): names rare in prose are re-split, so the
+# trim alone forgets more than the merge rank did, reads better and costs less perplexity
+# (docs/core-report.md, "A vocabulary for prose"). 24576 tokens at width 1290 read prose better
+# still but add at 0.88x of the base's.
+DEFAULT_VOCAB_SELECTION = "prose"
 # Last, every parameter distilled from the base: 68 steps of 16 prose windows or 16 retain
 # examples (every set in each batch), half and half, at AdamW lr 3e-5. Batches of 4 were a
 # lottery between seeds (open-book 0.74-0.94x, addition 0.61-1.09x of the base's after 16
@@ -34,18 +34,25 @@ DEFAULT_VOCAB_SELECTION = "rank"
 DEFAULT_HEAL_STEPS = 68
 DEFAULT_HEAL_BATCH = 16
 DEFAULT_HEAL_LR = 3e-5
+# The base's everyday samples (pruning/everyday.py) in the cut (a retain set, half the refit's
+# prose) and in half the healing's prose windows: the cut and refit otherwise see docstrings only.
+DEFAULT_EVERYDAY_PROSE = True
+DEFAULT_HEAL_EVERYDAY = 0.5
 
 
 def default_config(width: int = DEFAULT_WIDTH) -> PruneConfig:
     """The default core's recipe: contrastive neurons (the most-protective retain set decides,
-    arithmetic protected by sets of its own), least-squares refit on retain sets and prose,
-    trimmed vocabulary, then healing from the base on prose and the retain sets' answers."""
+    arithmetic and everyday prose protected by sets of their own), least-squares refit on
+    retain sets and prose, vocabulary trimmed to the prose keep-set, then healing from the base
+    on prose (half of it everyday) and the retain sets' answers."""
     return PruneConfig(method="contrastive", width=width, vocab_size=DEFAULT_VOCAB,
                        vocab_selection=DEFAULT_VOCAB_SELECTION,
                        refit_prose_chars=DEFAULT_PROSE_CHARS,
+                       everyday_prose=DEFAULT_EVERYDAY_PROSE,
                        heal_reading_steps=DEFAULT_HEAL_STEPS,
                        heal_reading_batch=DEFAULT_HEAL_BATCH,
                        heal_reading_lr=DEFAULT_HEAL_LR, heal_reading_share=0.5,
+                       heal_reading_everyday=DEFAULT_HEAL_EVERYDAY,
                        contrastive=ContrastiveConfig(retain_reduce="max"))
 
 

@@ -18,9 +18,14 @@ kept pieces. Ids are re-indexed to 0..N-1 in the base's id order (special tokens
 relative order), the model's embedding rows (and an untied output head's) are gathered, and the
 config's bos/eos/pad/unk ids follow. Stock `AutoTokenizer`/`AutoModelForCausalLM` load the result.
 
-The keep-set of the default base's tokenizer is committed under `pruning/data/` (a JSON list of
-token strings) so every machine builds the same core:
-    python -m pruning.keep_set_build --size 16384
+Two rules fill it (`USE_RULES`): "use" as above; "prose" (the default core's) requires only the
+reader prompt's tokens in step 3, so names rare in prose are re-split and the trim forgets as the
+merge rank did, and takes 0.3 of the fill's weight from the base's everyday samples
+(`pruning.everyday`), 0.2 from the prose corpus, 0.5 from word frequencies.
+
+The keep-sets of the default base's tokenizer are committed under `pruning/data/` (a JSON list
+of token strings) so every machine builds the same core:
+    python -m pruning.keep_set_build --size 16384 [--rule prose]
 Another tokenizer gets its keep-set from the corpus at trim time. `selection="rank"` keeps the
 old rule (ids below `size`, i.e. the merge list truncated by rank) for comparison.
 """
@@ -46,7 +51,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 # Measured trim-only at 16384 (per-word perplexity vs the base, pydoc text / everyday text;
 # open-book / fictional reading vs the base), docs/core-report.md "Vocabulary by everyday use":
 # corpus only, short=3: 1.19x / 10.1x; corpus and word frequencies half and half, short=2:
-# 1.34x / 2.43x, reading 1.01x / 0.99x; merge rank: 1.87x / 2.01x, reading 0.79x / 0.84x.
+# 1.34x / 2.43x, reading 1.01x / 0.99x; merge rank: 1.87x / 2.01x, reading 0.79x / 0.84x;
+# the prose rule: 1.54x / 1.72x, reading 0.84x / 0.96x, closed-book 0.48x (rank 0.53x).
 SHORT_LETTERS = 2
 CORPUS_CHARS = 8_000_000  # all of the general corpus (about 7.6M characters)
 WORDS = 200_000  # the most frequent English words whose splits count
