@@ -42,10 +42,10 @@ def keep_for(rule: str, base: Path, size: int) -> list[str]:
     if rule == "rank":
         return vocab.rank_keep(spec, size)
     if rule.startswith("file:"):
-        record = json.loads(Path(rule.removeprefix("file:")).read_text(encoding="utf-8"))
-        if record.get("tokenizer") != vocab.spec_digest(spec) or record["size"] != size:
-            raise SystemExit(f"{rule}: built for another tokenizer or size")
-        return record["tokens"]
+        keep = vocab.read_keep_set(Path(rule.removeprefix("file:")), spec, size)
+        if keep is None:
+            raise SystemExit(f"{rule}: no keep-set of {size} tokens for this tokenizer")
+        return keep
     kind, short, share = rule.split(":")
     if kind != "use":
         raise SystemExit(f"unknown rule {rule!r}: rank, use:SHORT:WORD_SHARE or file:PATH")

@@ -218,14 +218,20 @@ def keep_set_file(size: int, rule: str = "use") -> Path:
     return DATA_DIR / (f"keep-set-{size}.json" if rule == "use" else f"keep-set-{rule}-{size}.json")
 
 
-def committed_keep_set(spec: dict[str, Any], size: int, rule: str = "use") -> list[str] | None:
-    """The committed keep-set of `size` tokens by `rule` when it was built for this tokenizer,
-    else None."""
-    path = keep_set_file(size, rule)
+def read_keep_set(path: Path, spec: dict[str, Any], size: int) -> list[str] | None:
+    """The keep-set in `path` (as `pruning.keep_set_build` writes it) when it holds `size`
+    tokens built for this tokenizer, else None."""
     if not path.is_file():
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
-    return record["tokens"] if record.get("tokenizer") == spec_digest(spec) else None
+    fits = record.get("tokenizer") == spec_digest(spec) and record.get("size") == size
+    return record["tokens"] if fits else None
+
+
+def committed_keep_set(spec: dict[str, Any], size: int, rule: str = "use") -> list[str] | None:
+    """The committed keep-set of `size` tokens by `rule` when it was built for this tokenizer,
+    else None."""
+    return read_keep_set(keep_set_file(size, rule), spec, size)
 
 
 def _shares(counts: Counter[str]) -> dict[str, float]:
@@ -260,15 +266,14 @@ def use_counts(tokenizer: PreTrainedTokenizerBase, corpus_chars: int = CORPUS_CH
 
     if not 0.0 <= word_share + everyday_share <= 1.0 or min(word_share, everyday_share) < 0:
         raise VocabTrimError(f"shares {word_share} + {everyday_share} must lie in [0, 1]")
-    found = {"corpus": lambda: token_counts(tokenizer, general_corpus(corpus_chars)),
-             "words": lambda: word_counts(tokenizer),
-             "everyday": lambda: token_counts(tokenizer, everyday_samples())}
-    shares = {"corpus": 1.0 - word_share - everyday_share, "words": word_share,
-              "everyday": everyday_share}
+    sources = ((1.0 - word_share - everyday_share,
+                lambda: token_counts(tokenizer, general_corpus(corpus_chars))),
+               (word_share, lambda: word_counts(tokenizer)),
+               (everyday_share, lambda: token_counts(tokenizer, everyday_samples())))
     counts: Counter[str] = Counter()
-    for source, share in shares.items():
-        if share:
-            for token, weight in _shares(found[source]()).items():
+    for share, source_counts in sources:
+        if share:  # a source without weight is never read
+            for token, weight in _shares(source_counts()).items():
                 counts[token] += share * weight
     read = prompt_texts(tokenizer) + (knowledge_base_texts() if knowledge_base else [])
     return counts, set(token_counts(tokenizer, read))
@@ -386,8 +391,8 @@ def trim_vocabulary(
         if size is None:
             raise VocabTrimError("give a size or a keep-set")
         check_size(tokenizer, size, selection)
-        keep = rank_keep(spec, size) if selection == "rank" else keep_set(tokenizer, size,
-                                                                           selection)
+        keep = (rank_keep(spec, size) if selection == "rank"
+                else keep_set(tokenizer, size, selection))
     new_spec, old_ids = reindexed_spec(spec, keep)
     _remap_config_ids(model, old_ids)
     _gather_rows(model, old_ids)
