@@ -49,10 +49,18 @@ class Server:
 
     def gauge(self, name: str) -> float:
         """One unlabelled-or-model-labelled gauge from /metrics (e.g. num_requests_running)."""
+        return self.gauges(name)[0]
+
+    def gauges(self, *names: str) -> list[float]:
+        """Several gauges from one /metrics scrape, so that they describe the same moment
+        (running + waiting read in two scrapes misses a request admitted in between)."""
         text = httpx.get(f"{self.url}/metrics", timeout=10).text
-        match = re.search(rf"^cogcore:{name}(?:\{{[^}}]*\}})? (\S+)$", text, re.M)
-        assert match, f"no cogcore:{name} in /metrics"
-        return float(match.group(1))
+        values = []
+        for name in names:
+            match = re.search(rf"^cogcore:{name}(?:\{{[^}}]*\}})? (\S+)$", text, re.M)
+            assert match, f"no cogcore:{name} in /metrics"
+            values.append(float(match.group(1)))
+        return values
 
     def rss_mb(self) -> float:
         """Resident memory of the server process, in MiB (Linux /proc)."""
