@@ -174,11 +174,14 @@ def test_queue_full_is_429_with_retry_after(tiny_llama_dir: Path) -> None:
 
 
 def test_timeout_is_408(tiny_llama_dir: Path) -> None:
-    """A request past the per-request timeout is a 408 request_timeout."""
-    client = ready_client(tiny_settings(tiny_llama_dir, request_timeout_s=0.05))
+    """A request past the per-request timeout is a 408 request_timeout. Greedy, so the tiny
+    model runs all 200 steps (sampled, it drew its end-of-sequence token after 28 steps and
+    finished inside the timeout once); 200 steps take far longer than 10 ms on any CPU."""
+    client = ready_client(tiny_settings(tiny_llama_dir, request_timeout_s=0.01))
     try:
         response = client.post("/v1/completions",
-                               json={"model": "tiny", "prompt": "a", "max_tokens": 200})
+                               json={"model": "tiny", "prompt": "a", "max_tokens": 200,
+                                     "temperature": 0})
         assert_error(response, 408, "request_timeout")
     finally:
         client.__exit__(None, None, None)
