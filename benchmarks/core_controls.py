@@ -15,6 +15,10 @@ then:
         random=artifacts/tmp/ctrl-random magnitude=artifacts/tmp/ctrl-magnitude \
         --out docs/pruning/controls [--also LABEL=REPORT.json ...]
 
+The core the controls stand beside is the eval.json's compared core, labelled `default`, unless
+`--core LABEL=REPORT.json` names another (an `against_base` report, as `benchmarks/reading_heal.py
+report` writes): controls built with healing pair with a healed core of the same recipe.
+
 Writes OUT/<name>.json per control (its partial result with `against_base`, the paired ratios;
 a control whose result is already there is not evaluated again) and the Pareto picture of the
 default core, the controls and any `--also` report (`benchmarks/core_frontier.py`):
@@ -43,11 +47,13 @@ def main() -> None:
     parser.add_argument("controls", nargs="+", help="NAME=CHECKPOINT")
     parser.add_argument("--also", action="append", default=[],
                         help="LABEL=REPORT.json (an `against_base` report) to draw beside them")
+    parser.add_argument("--core", help="LABEL=REPORT.json: the core the controls stand beside "
+                        "(default: the eval.json's compared core, as `default`)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     full = json.loads(args.eval.read_text())
     args.out.mkdir(parents=True, exist_ok=True)
-    points = [f"default={args.eval}"]
+    points = [args.core or f"default={args.eval}"]
     for spec in args.controls:
         name, _, checkpoint = spec.partition("=")
         path = args.out / f"{name}.json"
@@ -58,7 +64,8 @@ def main() -> None:
         path.write_text(json.dumps(result, indent=2) + "\n")
         points.append(f"{name}={path}")
     command = "python benchmarks/core_controls.py " + " ".join(
-        [f"--eval {args.eval}", *args.controls, *(f"--also {a}" for a in args.also),
+        [f"--eval {args.eval}", *args.controls, *([f"--core {args.core}"] if args.core else []),
+         *(f"--also {a}" for a in args.also),
          f"--out {args.out}"])
     frontier(points + args.also, args.out / "controls", command)
     print((args.out / "controls.md").read_text(), end="")

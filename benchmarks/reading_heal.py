@@ -21,6 +21,12 @@ How often a core's reader replies end their turn (emit the end-of-turn token wit
 evaluation's reader budget, greedy, the held-out open-book prompts), for several checkpoints:
 
     python benchmarks/reading_heal.py ends --n 100 --out docs/pruning/heal-ends.json CKPT...
+
+Two healed cores item by item (each a `report` output or an evaluation.partial one; `--extra`
+adds partial runs of the reference core on suites it lacks, such as a text measured later):
+
+    python benchmarks/reading_heal.py pair --reference docs/pruning/s10/F-ev0.5-heal.json \
+        --out docs/pruning/s11/H-vs-F.json docs/pruning/s11/H-heal.json
 """
 
 from __future__ import annotations
@@ -86,6 +92,39 @@ def report_main(argv: list[str]) -> None:
               f"healed / default {vs['ratio']:.3f} [{vs['low']:.2f}, {vs['high']:.2f}]")
 
 
+def _evaluated(path: Path) -> dict:
+    """The evaluated figures of a `report` output, or an evaluation.partial output itself."""
+    data = json.loads(path.read_text())
+    return data.get("evaluated", data)
+
+
+def pair_main(argv: list[str]) -> None:
+    """One healed core's figures against another's, paired item by item, 95% intervals."""
+    from evaluation.compare import paired_ratios
+    from evaluation.partial import with_suites_of
+
+    parser = argparse.ArgumentParser(prog="reading_heal.py pair")
+    parser.add_argument("model", type=Path, help="a `report` or evaluation.partial output: the "
+                        "core compared")
+    parser.add_argument("--reference", type=Path, required=True,
+                        help="a `report` or evaluation.partial output: the core it is compared "
+                        "with")
+    parser.add_argument("--extra", type=Path, action="append", default=[],
+                        help="an evaluation.partial output of the reference core (repeatable)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    reference, model = (_evaluated(path) for path in (args.reference, args.model))
+    reference = with_suites_of(reference, args.extra)
+    ratios = paired_ratios(reference, model)
+    out = {"command": "python " + " ".join(sys.argv), "reference": str(args.reference),
+           "model": str(args.model), "ratios": ratios}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    for label, entry in ratios.items():
+        print(f"{label}: {entry['base']:.3f} -> {entry['model']:.3f}; {entry['ratio']:.3f} "
+              f"[{entry['low']:.2f}, {entry['high']:.2f}]")
+
+
 def turn_length(new_tokens: list[int], end: int) -> int | None:
     """The tokens a reply takes up to and with its end-of-turn token; None if it never ends."""
     return new_tokens.index(end) + 1 if end in new_tokens else None
@@ -132,8 +171,9 @@ def ends_main(argv: list[str]) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] in (["report"], ["ends"]):
-        {"report": report_main, "ends": ends_main}[sys.argv[1]](sys.argv[2:])
+    subcommands = {"report": report_main, "pair": pair_main, "ends": ends_main}
+    if sys.argv[1:2] and sys.argv[1] in subcommands:
+        subcommands[sys.argv[1]](sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--core", type=Path, required=True, help="a core checkpoint")

@@ -84,3 +84,25 @@ def test_a_reply_ends_its_turn_at_its_first_end_token() -> None:
     assert turn_length([5, 6, 2, 2, 2], 2) == 3  # then padded with the same id
     assert turn_length([2], 2) == 1
     assert turn_length([5, 6, 7], 2) is None
+
+
+def test_pair_compares_two_reports_item_by_item_with_the_reference_extras(
+        tmp_path: Path) -> None:
+    reference = {"evaluated": {"model": "F", "suites": _suites("1111100000", {})}}
+    del reference["evaluated"]["suites"]["reasoning"]  # measured later, in a partial run
+    model = {"evaluated": {"model": "H", "suites": _suites("1111111100", {"addition": "1110"})}}
+    extra = {"model": "F", "suites": {"reasoning": _reasoning({"addition": "1100"})}}
+    for name, data in (("F", reference), ("H", model), ("extra", extra)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+
+    done = subprocess.run(
+        [sys.executable, "benchmarks/reading_heal.py", "pair", str(tmp_path / "H.json"),
+         "--reference", str(tmp_path / "F.json"), "--extra", str(tmp_path / "extra.json"),
+         "--out", str(tmp_path / "pair.json")],
+        capture_output=True, text=True, cwd=REPO, check=False)
+
+    assert done.returncode == 0, done.stderr
+    ratios = json.loads((tmp_path / "pair.json").read_text())["ratios"]
+    assert ratios["open-book"]["ratio"] == pytest.approx(1.6)
+    assert ratios["reasoning: addition"]["ratio"] == pytest.approx(1.5)  # the extra's suite
+    assert "open-book: 0.500 -> 0.800; 1.600" in done.stdout
