@@ -17,15 +17,16 @@ from pruning.report import write_core_report
 from pruning.runs import RunSettings, prune_job
 from pruning.scoring import ContrastiveConfig
 
-DEFAULT_WIDTH = 1367  # of SmolLM2-135M's 1536 neurons per MLP (11% cut): with the trimmed
-# vocabulary, 79.5% of the base's parameters
-DEFAULT_VOCAB = 16384  # of 49152 tokens
+DEFAULT_WIDTH = 1335  # of SmolLM2-135M's 1536 neurons per MLP (13% cut): with the trimmed
+# vocabulary, 79.98% of the base's parameters
+DEFAULT_VOCAB = 20480  # of 49152 tokens
 DEFAULT_CALIBRATION = 64  # examples per calibration set
 DEFAULT_PROSE_CHARS = 200_000  # general prose the refit reproduces beside the retain sets
 # The keep-set by prose use (pruning.vocab.USE_RULES): names rare in prose are re-split, so the
 # trim alone forgets more than the merge rank did, reads better and costs less perplexity
-# (docs/core-report.md, "A vocabulary for prose"). 24576 tokens at width 1290 read prose better
-# still but add at 0.88x of the base's.
+# (docs/core-report.md, "A vocabulary for prose"). Against 16384 tokens at width 1367, 20480 at
+# 1335 reads prose 8-12% better, forgets as much or more and adds as well (docs/core-report.md,
+# fourth session); 24576 at 1290 reads prose better still but adds at 0.88x of the base's.
 DEFAULT_VOCAB_SELECTION = "prose"
 # Last, every parameter distilled from the base: 68 steps of 16 prose windows or 16 retain
 # examples (every set in each batch), half and half, at AdamW lr 3e-5. Batches of 4 were a
