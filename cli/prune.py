@@ -70,7 +70,8 @@ def _config(method: str, width: int | None, **options: object):  # noqa: ANN202
     )
     return PruneConfig(
         method=method, width=width, seed=options["seed"], refit=options["refit"],
-        refit_prose_chars=options["refit_prose_chars"], heal_steps=options["heal_steps"],
+        refit_prose_chars=options["refit_prose_chars"], refit_target=options["refit_target"],
+        heal_steps=options["heal_steps"],
         heal_lr=options["heal_lr"],
         adapt_embeddings_steps=options["adapt_embeddings_steps"],
         heal_reading_steps=options["heal_reading_steps"],
@@ -145,6 +146,9 @@ def prune_command(
     refit: bool = typer.Option(True, help="Least-squares refit of the kept down_proj"),
     refit_prose_chars: int = typer.Option(0, min=0, help="Characters of general prose the "
                                           "refit also reproduces the base on"),
+    refit_target: str = typer.Option("mlp", help="What each refitted MLP reproduces: mlp (the "
+                                     "base MLP on the core's inputs) or residual (the base's "
+                                     "stream after the layer: drift corrected)"),
     attribution: str = typer.Option("grad_x_act", help="grad_x_act or activation"),
     combine: str = typer.Option("ratio", help="ratio or difference (fact vs retain)"),
     retain_reduce: str = typer.Option("mean", help="mean or max over the retain sets"),
@@ -166,7 +170,8 @@ def prune_command(
     base = base or default_base_dir()
     _check_vocab(base, vocab_size, vocab_selection)
     cfg = _config(method, _width(base, width, sparsity), seed=seed, refit=refit,
-                  refit_prose_chars=refit_prose_chars, heal_steps=heal_steps, heal_lr=heal_lr,
+                  refit_prose_chars=refit_prose_chars, refit_target=refit_target,
+                  heal_steps=heal_steps, heal_lr=heal_lr,
                   adapt_embeddings_steps=adapt_embeddings_steps,
                   heal_reading_steps=heal_reading_steps, heal_reading_lr=heal_reading_lr,
                   heal_reading_share=heal_reading_share,
@@ -234,6 +239,7 @@ def sweep_command(
         raise PruneCliError(f"--heal-steps takes whole numbers of steps, not {heal_steps!r}")
     heals = [int(h) for h in steps] or [0]
     defaults = {"seed": 0, "refit": True, "refit_prose_chars": refit_prose_chars,
+                "refit_target": "mlp",
                 "heal_steps": 0, "heal_lr": heal_lr, "adapt_embeddings_steps": 0,
                 "heal_reading_steps": 0, "heal_reading_lr": 5e-5, "heal_reading_share": 0.5,
                 "heal_reading_batch": 4, "heal_reading_everyday": 0.0,

@@ -3,7 +3,10 @@
 First a closed-form least-squares refit, layer by layer: each pruned MLP's kept `down_proj`
 columns are solved so that the MLP reproduces the base MLP's output on the same inputs (as
 SparseGPT and FLAP compensate). Sequentially, the inputs are the pruned model's own hidden
-states, so each layer also corrects the drift of the layers below it. Then, optionally, a short
+states, so each layer is fitted where the layers below it leave the stream. With the target
+"residual", each MLP is fitted instead to what takes the pruned model's residual stream back
+to the base's after the layer (the base's layer output less the pruned model's stream after
+attention), so it also corrects the drift the layers below it left. Then, optionally, a short
 distillation from the base (KL between next-token distributions on retain text), after any
 vocabulary trim, so that the core learns its own tokenization of the same text.
 """
@@ -64,35 +67,51 @@ def _neurons(mlp: torch.nn.Module, h: torch.Tensor) -> torch.Tensor:
 def _layer_moments(
     layer: torch.nn.Module, source_mlp: torch.nn.Module, student_mlp: torch.nn.Module,
     teacher_mlp: torch.nn.Module, states: Sequence[tuple[torch.Tensor, dict[str, Any]]],
-    masks: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor], teacher_out: Sequence[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """X Xᵀ and Y Xᵀ over real tokens, X the student's neurons and Y the teacher MLP output."""
+    """X Xᵀ and Y Xᵀ over real tokens, X the student's neurons and Y the teacher MLP output
+    on the same input, or, given the teacher layer's outputs, those less the source's residual
+    stream after attention (what the MLP must add to land on the teacher's stream)."""
     width = student_mlp.down_proj.in_features
     xx = torch.zeros(width, width, dtype=torch.float64)
     yx = torch.zeros(teacher_mlp.down_proj.out_features, width, dtype=torch.float64)
     yy = 0.0
-    mask: list[torch.Tensor] = []
+    batch: list[int] = [0]
+    stream: list[torch.Tensor] = []  # the source's residual stream after attention
+
+    def after_attention(_m: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        stream[:] = [args[0]]
 
     def capture(_m: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         nonlocal xx, yx, yy
-        h = args[0][mask[0]]
+        real = masks[batch[0]]
+        h = args[0][real]
         x = _neurons(student_mlp, h).double()
-        # Through the submodules: calling the hooked MLP itself would re-enter this hook.
-        y = teacher_mlp.down_proj(_neurons(teacher_mlp, h)).double()
+        if teacher_out is None:
+            # Through the submodules: calling the hooked MLP itself would re-enter this hook.
+            y = teacher_mlp.down_proj(_neurons(teacher_mlp, h)).double()
+        else:
+            y = (teacher_out[batch[0]][real] - stream[0][real]).double()
         if student_mlp.down_proj.bias is not None:
             y = y - student_mlp.down_proj.bias.double()
         xx += (x.T @ x).cpu()
         yx += (y.T @ x).cpu()
         yy += float(y.pow(2).sum())
 
-    handle = source_mlp.register_forward_pre_hook(capture)
+    handles = [source_mlp.register_forward_pre_hook(capture),
+               layer.post_attention_layernorm.register_forward_pre_hook(after_attention)]
     try:
-        for (hidden, kwargs), real in zip(states, masks, strict=True):
-            mask[:] = [real]
+        for index, (hidden, kwargs) in enumerate(states):
+            batch[0] = index
             layer(hidden, **kwargs)
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
     return xx, yx, yy
+
+
+REFIT_TARGETS = ("mlp", "residual")
+"""What each refitted MLP reproduces: the base MLP on the same input, or the base's stream."""
 
 
 @torch.no_grad()
@@ -103,21 +122,33 @@ def refit_down_proj(
     *,
     sequential: bool = True,
     ridge: float = 1e-3,
+    target: str = "mlp",
 ) -> list[float]:
     """Solve each layer's `down_proj` in place; returns the relative residual per layer.
 
     The hidden states are carried from layer to layer (each layer runs twice: once to gather
-    the moments, once, refitted, to feed the next), so the cost is about two forward passes.
+    the moments, once, refitted, to feed the next), so the cost is about two forward passes;
+    target "residual" (sequential only) carries the teacher's states beside them, one more.
     """
+    if target not in REFIT_TARGETS:
+        raise ValueError(f"refit target {target!r}: one of {', '.join(REFIT_TARGETS)}")
+    if target == "residual" and not sequential:
+        raise ValueError("the residual target corrects the pruned model's drift: sequential only")
     residuals = []
     students, teachers = mlp_modules(student), mlp_modules(teacher)
     source = student if sequential else teacher
     layers, sources = decoder_layers(source), mlp_modules(source)
+    teacher_layers = decoder_layers(teacher)
     states = _first_layer_inputs(source, batches)
+    teacher_states = [hidden for hidden, _ in states] if target == "residual" else None
     masks = [batch.attention_mask.bool().to(source.device) for batch in batches]
     for index in track(range(len(students)), "least-squares refit"):
+        teacher_out = None
+        if teacher_states is not None:
+            teacher_out = [teacher_layers[index](hidden, **kwargs)
+                           for hidden, (_, kwargs) in zip(teacher_states, states, strict=True)]
         xx, yx, yy = _layer_moments(layers[index], sources[index], students[index],
-                                    teachers[index], states, masks)
+                                    teachers[index], states, masks, teacher_out)
         damp = ridge * xx.diagonal().mean().clamp_min(1e-12)
         gram = xx + damp * torch.eye(xx.shape[0], dtype=xx.dtype)
         weight = torch.linalg.solve(gram, yx.T).T  # W = Y Xᵀ (X Xᵀ + λI)⁻¹
@@ -127,6 +158,7 @@ def refit_down_proj(
         down = students[index].down_proj
         down.weight.copy_(weight.to(down.weight.dtype).to(down.weight.device))
         states = [(layers[index](hidden, **kwargs), kwargs) for hidden, kwargs in states]
+        teacher_states = teacher_out
     return residuals
 
 

@@ -16,6 +16,7 @@ from evaluation.cost import parameter_counts
 from pruning.calibration import CalibrationSets
 from pruning.compact import compact_mlp, intermediate_size, keep_top
 from pruning.heal import (
+    REFIT_TARGETS,
     PieceMap,
     aligned_batches,
     aligned_targets,
@@ -45,6 +46,9 @@ class PruneConfig:
     heal_steps: int = 0
     heal_lr: float = 5e-5
     refit_prose_chars: int = 0  # general prose the refit also reproduces (pruning/corpus.py)
+    # What each refitted MLP reproduces (pruning.heal.REFIT_TARGETS): "mlp", the base MLP on
+    # the core's own inputs; "residual", the base's stream after the layer (drift corrected).
+    refit_target: str = "mlp"
     # The base's everyday samples (pruning/everyday.py) as a retain set of the cut and half the
     # refit's prose: the calibration sets are built with them (pruning.calibration).
     everyday_prose: bool = False
@@ -93,6 +97,11 @@ def _check(model: PreTrainedModel, cfg: PruneConfig) -> Method:
                                f"too, e.g. {cfg.method}+{next(iter(SCORERS))}")
     if method.scorer is not None and not cut:
         raise PruneConfigError(f"{cfg.method} needs a width below {full} (or a sparsity)")
+    if cfg.refit_target not in REFIT_TARGETS:
+        raise PruneConfigError(f"refit target {cfg.refit_target!r}: one of "
+                               f"{', '.join(REFIT_TARGETS)}")
+    if cfg.refit_target == "residual" and not cfg.sequential_refit:
+        raise PruneConfigError("the residual refit target needs the sequential refit")
     if cfg.adapt_embeddings_steps and cfg.vocab_size is None:
         raise PruneConfigError("adapting the embeddings needs a vocabulary trim (a vocab size)")
     if cfg.heal_reading_steps and not 0.0 <= cfg.heal_reading_share <= 1.0:
@@ -144,8 +153,8 @@ def prune(
             batches = (data.refit_batches(tokenizer, cfg.refit_prose_chars)
                        if cfg.refit_prose_chars else data.retain_batches())
             result.details["refit_residual"] = refit_down_proj(
-                core, reference, batches, sequential=cfg.sequential_refit
-            )
+                core, reference, batches, sequential=cfg.sequential_refit,
+                target=cfg.refit_target)
             result.seconds["refit"], clock = time.perf_counter() - clock, time.perf_counter()
             del reference
     if cfg.vocab_size is not None:

@@ -29,15 +29,17 @@ def _logit_error(student, teacher, batches: list[Batch]) -> float:
                           )[b.attention_mask.bool()].pow(2).mean()) for b in batches)
 
 
-@pytest.mark.parametrize("sequential", [True, False])
-def test_refit_without_a_cut_reproduces_the_teacher(tiny_checkpoint: Path,
-                                                    sequential: bool) -> None:
+@pytest.mark.parametrize(("sequential", "target"),
+                         [(True, "mlp"), (False, "mlp"), (True, "residual")])
+def test_refit_without_a_cut_reproduces_the_teacher(tiny_checkpoint: Path, sequential: bool,
+                                                    target: str) -> None:
     teacher, student = load_fp32(tiny_checkpoint), load_fp32(tiny_checkpoint)
     batches = _batches(tiny_checkpoint)
     with torch.no_grad():
         for mlp in student.model.layers:
             mlp.mlp.down_proj.weight.mul_(0.5)  # wrong on purpose: the refit must undo it
-    residuals = refit_down_proj(student, teacher, batches, sequential=sequential, ridge=1e-9)
+    residuals = refit_down_proj(student, teacher, batches, sequential=sequential, ridge=1e-9,
+                                target=target)
     assert max(residuals) < 1e-6
     assert _logit_error(student, teacher, batches) < 1e-6
 
@@ -51,6 +53,43 @@ def test_refit_after_a_cut_moves_the_student_towards_the_teacher(tiny_checkpoint
     residuals = refit_down_proj(student, teacher, batches)
     assert len(residuals) == student.config.num_hidden_layers and max(residuals) < 1.0
     assert _logit_error(student, teacher, batches) < 0.9 * before
+
+
+def _last_state_error(student, teacher, batches: list[Batch]) -> float:
+    """Squared distance of the student's last hidden states from the teacher's, real tokens."""
+    with torch.no_grad():
+        return sum(float((
+            student(input_ids=b.input_ids, attention_mask=b.attention_mask,
+                    output_hidden_states=True).hidden_states[-1]
+            - teacher(input_ids=b.input_ids, attention_mask=b.attention_mask,
+                      output_hidden_states=True).hidden_states[-1]
+        )[b.attention_mask.bool()].pow(2).sum()) for b in batches)
+
+
+def test_the_residual_target_corrects_the_drift_the_mlp_target_leaves(
+    tiny_checkpoint: Path,
+) -> None:
+    """After the same cut, fitting each MLP to the teacher's stream lands the last layer nearer
+    the teacher's states than fitting it to the teacher MLP's output on drifted inputs."""
+    teacher, batches = load_fp32(tiny_checkpoint), _batches(tiny_checkpoint)
+    keep = keep_top(score_random(teacher, seed=1), intermediate_size(teacher) // 2)
+    errors = {}
+    for target in ("mlp", "residual"):
+        student = compact_mlp(load_fp32(tiny_checkpoint), keep)
+        refit_down_proj(student, teacher, batches, target=target)
+        errors[target] = _last_state_error(student, teacher, batches)
+    assert errors["residual"] < 0.9 * errors["mlp"], errors
+
+
+def test_the_residual_target_refuses_a_refit_on_the_teachers_states(
+    tiny_checkpoint: Path,
+) -> None:
+    teacher, student = load_fp32(tiny_checkpoint), load_fp32(tiny_checkpoint)
+    with pytest.raises(ValueError, match="sequential only"):
+        refit_down_proj(student, teacher, _batches(tiny_checkpoint), sequential=False,
+                        target="residual")
+    with pytest.raises(ValueError, match="refit target"):
+        refit_down_proj(student, teacher, _batches(tiny_checkpoint), target="logits")
 
 
 def _kept_kl(student, teacher, batches: list[Batch]) -> float:

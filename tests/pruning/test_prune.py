@@ -52,6 +52,11 @@ def test_config_errors_are_explicit(tiny_llama_dir: Path, tiny_sets: Calibration
         prune(base, tiny_sets, PruneConfig(method="kfac", kfac=KfacConfig(projections=("q",))))
     with pytest.raises(PruneConfigError, match=r"kept mass 0.0 is outside"):
         prune(base, tiny_sets, PruneConfig(method="kfac", kfac=KfacConfig(kept_mass=0.0)))
+    with pytest.raises(PruneConfigError, match="refit target 'logits'"):
+        prune(base, tiny_sets, PruneConfig(method="random", width=64, refit_target="logits"))
+    with pytest.raises(PruneConfigError, match="residual refit target needs the sequential"):
+        prune(base, tiny_sets, PruneConfig(method="random", width=64, refit_target="residual",
+                                           sequential_refit=False))
 
 
 def test_kfac_edits_only_the_chosen_layers_and_projections(
