@@ -22,6 +22,10 @@ DEFAULT_WIDTH = 1335  # of SmolLM2-135M's 1536 neurons per MLP (13% cut): with t
 DEFAULT_VOCAB = 20480  # of 49152 tokens
 DEFAULT_CALIBRATION = 64  # examples per calibration set
 DEFAULT_PROSE_CHARS = 200_000  # general prose the refit reproduces beside the retain sets
+# Each MLP refitted to the base's stream after its layer, not to the base MLP on drifted
+# inputs: after the same healing, addition 1.23x of the "mlp" target's core's, paired (1.15x of
+# the base's), reading, perplexity and the rest within noise (docs/core-report.md, 2026-12-02).
+DEFAULT_REFIT_TARGET = "residual"
 # The keep-set by prose use (pruning.vocab.USE_RULES): names rare in prose are re-split, so the
 # trim alone forgets more than the merge rank did, reads better and costs less perplexity
 # (docs/core-report.md, "A vocabulary for prose"). Against 16384 tokens at width 1367, 20480 at
@@ -44,11 +48,12 @@ DEFAULT_HEAL_EVERYDAY = 0.5
 def default_config(width: int = DEFAULT_WIDTH) -> PruneConfig:
     """The default core's recipe: contrastive neurons (the most-protective retain set decides,
     arithmetic and everyday prose protected by sets of their own), least-squares refit on
-    retain sets and prose, vocabulary trimmed to the prose keep-set, then healing from the base
+    retain sets and prose to the base's residual stream, vocabulary trimmed to the prose keep-set, then healing from the base
     on prose (half of it everyday) and the retain sets' answers."""
     return PruneConfig(method="contrastive", width=width, vocab_size=DEFAULT_VOCAB,
                        vocab_selection=DEFAULT_VOCAB_SELECTION,
                        refit_prose_chars=DEFAULT_PROSE_CHARS,
+                       refit_target=DEFAULT_REFIT_TARGET,
                        everyday_prose=DEFAULT_EVERYDAY_PROSE,
                        heal_reading_steps=DEFAULT_HEAL_STEPS,
                        heal_reading_batch=DEFAULT_HEAL_BATCH,
