@@ -48,8 +48,9 @@ DEFAULT_HEAL_EVERYDAY = 0.5
 def default_config(width: int = DEFAULT_WIDTH) -> PruneConfig:
     """The default core's recipe: contrastive neurons (the most-protective retain set decides,
     arithmetic and everyday prose protected by sets of their own), least-squares refit on
-    retain sets and prose to the base's residual stream, vocabulary trimmed to the prose keep-set, then healing from the base
-    on prose (half of it everyday) and the retain sets' answers."""
+    retain sets and prose to the base's residual stream, vocabulary trimmed to the prose
+    keep-set, then healing from the base on prose (half of it everyday) and the retain sets'
+    answers."""
     return PruneConfig(method="contrastive", width=width, vocab_size=DEFAULT_VOCAB,
                        vocab_selection=DEFAULT_VOCAB_SELECTION,
                        refit_prose_chars=DEFAULT_PROSE_CHARS,
