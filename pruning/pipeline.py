@@ -16,18 +16,17 @@ from evaluation.cost import parameter_counts
 from pruning.calibration import CalibrationSets
 from pruning.compact import compact_mlp, intermediate_size, keep_top
 from pruning.heal import (
-    REFIT_TARGETS,
     PieceMap,
     aligned_batches,
     aligned_targets,
     distill,
     embeddings_only,
-    refit_down_proj,
     same_ids_targets,
     student_ids_in_teacher,
 )
 from pruning.kfac import KfacConfig
 from pruning.methods import EDITS, SCORERS, Method, PruneConfigError, parse_method
+from pruning.refit import check_refit_target, refit_down_proj
 from pruning.scoring import ContrastiveConfig
 from pruning.vocab import check_size, trim_vocabulary
 
@@ -46,7 +45,7 @@ class PruneConfig:
     heal_steps: int = 0
     heal_lr: float = 5e-5
     refit_prose_chars: int = 0  # general prose the refit also reproduces (pruning/corpus.py)
-    # What each refitted MLP reproduces (pruning.heal.REFIT_TARGETS): "mlp", the base MLP on
+    # What each refitted MLP reproduces (pruning.refit.REFIT_TARGETS): "mlp", the base MLP on
     # the core's own inputs; "residual", the base's stream after the layer (drift corrected).
     refit_target: str = "mlp"
     # The base's everyday samples (pruning/everyday.py) as a retain set of the cut and half the
@@ -97,11 +96,10 @@ def _check(model: PreTrainedModel, cfg: PruneConfig) -> Method:
                                f"too, e.g. {cfg.method}+{next(iter(SCORERS))}")
     if method.scorer is not None and not cut:
         raise PruneConfigError(f"{cfg.method} needs a width below {full} (or a sparsity)")
-    if cfg.refit_target not in REFIT_TARGETS:
-        raise PruneConfigError(f"refit target {cfg.refit_target!r}: one of "
-                               f"{', '.join(REFIT_TARGETS)}")
-    if cfg.refit_target == "residual" and not cfg.sequential_refit:
-        raise PruneConfigError("the residual refit target needs the sequential refit")
+    try:
+        check_refit_target(cfg.refit_target, cfg.sequential_refit)
+    except ValueError as exc:
+        raise PruneConfigError(str(exc)) from exc
     if cfg.adapt_embeddings_steps and cfg.vocab_size is None:
         raise PruneConfigError("adapting the embeddings needs a vocabulary trim (a vocab size)")
     if cfg.heal_reading_steps and not 0.0 <= cfg.heal_reading_share <= 1.0:

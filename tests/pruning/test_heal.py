@@ -11,7 +11,8 @@ from transformers import AutoTokenizer
 
 from pruning.calibration import Batch, calibration_sets
 from pruning.compact import compact_mlp, intermediate_size, keep_top
-from pruning.heal import distill, refit_down_proj
+from pruning.heal import distill
+from pruning.refit import refit_down_proj
 from pruning.scoring import score_random
 from pruning.vocab import trim_vocabulary
 from tests.pruning.tiny import load_fp32, one_thread  # noqa: F401 (autouse fixture)
