@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import re
 import sys
 import sysconfig
@@ -182,7 +183,7 @@ def _all_paragraphs() -> tuple[str, ...]:
         return tuple(json.loads(cache_file.read_text()))
     paragraphs = _build()
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache_file.with_suffix(".partial")
+    partial = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.partial")  # one per writer
     partial.write_text(json.dumps(paragraphs))
     partial.replace(cache_file)
     return tuple(paragraphs)
