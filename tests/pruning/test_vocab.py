@@ -157,7 +157,7 @@ def test_rank_selection_keeps_the_ids_below_size(tiny_llama_dir: Path) -> None:
 
 @pytest.mark.parametrize(("size", "rule"),
                          [(16384, "use"), (12288, "use"), (16384, "prose"), (20480, "prose"),
-                          (24576, "prose")])
+                          (24576, "prose"), (28672, "prose"), (32768, "prose")])
 def test_committed_keep_set_fits_the_default_base(size: int, rule: str,
                                                   default_base_dir: Path) -> None:
     record = json.loads(keep_set_file(size, rule).read_text(encoding="utf-8"))
