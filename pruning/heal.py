@@ -219,7 +219,9 @@ def aligned_batches(teacher_tokenizer: PreTrainedTokenizerBase, pieces: PieceMap
 def text_windows(teacher_tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
                  window: int = 128) -> list[list[int]]:
     """`texts` joined by blank lines, as consecutive windows of `window` teacher token ids."""
-    ids = teacher_tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    # One long text, cut into windows here: the model-length warning does not apply.
+    ids = teacher_tokenizer("\n\n".join(texts), add_special_tokens=False,
+                            verbose=False)["input_ids"]
     return [ids[i : i + window] for i in range(0, len(ids) - window + 1, window)]
 
 
