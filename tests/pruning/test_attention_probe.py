@@ -1,0 +1,60 @@
+"""`benchmarks/attention_probe.py`: dropping query heads equals silencing them, keeps the
+key-value groups even and leaves a checkpoint stock transformers reloads."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("attention_probe_benchmark",
+                                                  REPO / "benchmarks" / "attention_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+probe = _module()
+
+
+def _gqa_model() -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=97, hidden_size=48, intermediate_size=40, num_hidden_layers=2,
+                         num_attention_heads=6, num_key_value_heads=2, head_dim=8,
+                         max_position_embeddings=64, tie_word_embeddings=True)
+    return LlamaForCausalLM(config).eval()
+
+
+@torch.no_grad()
+def test_dropped_heads_equal_silenced_heads_and_reload(tmp_path: Path) -> None:
+    model = _gqa_model()
+    ids = torch.randint(0, 97, (2, 11))
+    drop = [[1, 5], [0, 3]]  # one head from each group of three, per layer
+    silenced = _gqa_model()
+    for layer, gone in zip(silenced.model.layers, drop, strict=True):
+        for h in gone:
+            layer.self_attn.o_proj.weight[:, h * 8 : (h + 1) * 8] = 0
+    probe.drop_heads(model, drop)
+    assert model.config.num_attention_heads == 4
+    assert model.model.layers[0].self_attn.q_proj.weight.shape == (32, 48)
+    torch.testing.assert_close(model(ids).logits, silenced(ids).logits)
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(reloaded(ids).logits, silenced(ids).logits)
+
+
+def test_uneven_groups_are_refused() -> None:
+    with pytest.raises(ValueError, match="uneven"):
+        probe.drop_heads(_gqa_model(), [[0, 1], [0, 3]])
+
+
+def test_weakest_head_of_each_group() -> None:
+    scores = torch.tensor([0.5, 0.1, 0.9, 0.3, 0.8, 0.2])
+    assert probe.weakest_per_group(scores, 2) == [1, 5]
