@@ -3,25 +3,15 @@ key-value groups even and leaves a checkpoint stock transformers reloads."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import benchmark_module
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("attention_probe_benchmark",
-                                                  REPO / "benchmarks" / "attention_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-probe = _module()
+probe = benchmark_module("attention_probe")
 
 
 def _gqa_model() -> LlamaForCausalLM:

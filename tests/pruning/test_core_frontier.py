@@ -3,7 +3,6 @@ points marked, partial reading flagged and points without closed-book listed, no
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,19 +10,9 @@ from pathlib import Path
 import pytest
 
 from evaluation.compare import bits
+from tests.conftest import benchmark_module
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("core_frontier_benchmark",
-                                                  REPO / "benchmarks" / "core_frontier.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-frontier = _module()
+frontier = benchmark_module("core_frontier")
 
 
 def _entry(ratio: float, low: float | None = None, high: float | None = None) -> dict:

@@ -3,13 +3,14 @@ run's base and default core, the default's reasoning headline over the same task
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import benchmark_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,11 +77,7 @@ def test_the_report_pairs_the_healed_core_with_the_base_and_the_default(
 
 
 def test_a_reply_ends_its_turn_at_its_first_end_token() -> None:
-    spec = importlib.util.spec_from_file_location("reading_heal_benchmark",
-                                                  REPO / "benchmarks" / "reading_heal.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    turn_length = module.turn_length
+    turn_length = benchmark_module("reading_heal").turn_length
     assert turn_length([5, 6, 2, 2, 2], 2) == 3  # then padded with the same id
     assert turn_length([2], 2) == 1
     assert turn_length([5, 6, 7], 2) is None
