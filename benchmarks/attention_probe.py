@@ -96,6 +96,8 @@ def drop_heads(model, drop: list[list[int]]) -> None:  # noqa: ANN001
         index = torch.cat([torch.arange(h * d, (h + 1) * d) for h in kept])
         attn = layer.self_attn
         attn.q_proj.weight = torch.nn.Parameter(attn.q_proj.weight[index].clone())
+        if attn.q_proj.bias is not None:
+            attn.q_proj.bias = torch.nn.Parameter(attn.q_proj.bias[index].clone())
         attn.q_proj.out_features = len(index)
         attn.o_proj.weight = torch.nn.Parameter(attn.o_proj.weight[:, index].clone())
         attn.o_proj.in_features = len(index)
@@ -148,12 +150,13 @@ def main() -> None:
     rows = {}
     for arm in ARMS:
         path = args.out / f"{arm}.json"
-        result = json.loads(path.read_text()) if path.is_file() else None
-        if result is None:
+        result = json.loads(path.read_text()) if path.is_file() else {}
+        if (not set(SUITES) <= set(result.get("suites", ())) or "params" not in result
+                or result.get("windows") != args.windows):  # missing, cut short or stale
             model, tokenizer = cut(arm, base, args.windows)
             params = sum(p.numel() for p in model.parameters())
             result = run_model(model, tokenizer, f"{base} cut by {arm}", path, SUITES)
-            result["params"] = params
+            result.update(params=params, windows=args.windows)
             path.write_text(json.dumps(result, indent=2) + "\n")
         ratios = paired_ratios(full, result)
         rows[arm] = {"params": result["params"], **{f: ratios[f] for f in FIGURES}}
