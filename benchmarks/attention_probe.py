@@ -29,6 +29,7 @@ import torch
 
 from evaluation.compare import PERPLEXITY, paired_ratios
 from evaluation.partial import run_model, with_suites_of
+from pruning.compact import decoder_layers
 
 SUITES = ("perplexity", "perplexity_second", "perplexity_third")
 FIGURES = tuple(label for label, _ in PERPLEXITY)
@@ -41,19 +42,16 @@ def calibration_windows(tokenizer, windows: int) -> torch.Tensor:  # noqa: ANN00
     """`windows` windows of `WINDOW` tokens, half general prose, half everyday prose."""
     from pruning.corpus import general_corpus
     from pruning.everyday import everyday_samples
+    from pruning.heal import text_windows
 
-    rows = []
-    for texts in (general_corpus(PROSE_CHARS), everyday_samples()):
-        ids = tokenizer("\n\n".join(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        rows += [ids[i : i + WINDOW] for i in range(0, len(ids) - WINDOW + 1, WINDOW)][
-            : windows // 2]
-    return torch.tensor(rows)
+    return torch.tensor([row for texts in (general_corpus(PROSE_CHARS), everyday_samples())
+                         for row in text_windows(tokenizer, texts, WINDOW)[: windows // 2]])
 
 
 @torch.no_grad()
 def write_norms(model, batches: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:  # noqa: ANN001
     """Per layer: each query head's and each MLP neuron's mean output norm on `batches`."""
-    layers = model.model.layers
+    layers = decoder_layers(model)
     head_dim = model.config.head_dim
     heads = [torch.zeros(model.config.num_attention_heads) for _ in layers]
     neurons = [torch.zeros(model.config.intermediate_size) for _ in layers]
@@ -87,7 +85,7 @@ def drop_heads(model, drop: list[list[int]]) -> None:  # noqa: ANN001
     """Remove the query heads `drop[layer]` (the same number from every key-value group)."""
     cfg = model.config
     d, per_group = cfg.head_dim, cfg.num_attention_heads // cfg.num_key_value_heads
-    for layer, gone in zip(model.model.layers, drop, strict=True):
+    for layer, gone in zip(decoder_layers(model), drop, strict=True):
         kept = [h for h in range(cfg.num_attention_heads) if h not in gone]
         groups = [sum(1 for h in kept if h // per_group == g)
                   for g in range(cfg.num_key_value_heads)]
@@ -121,7 +119,7 @@ def cut(arm: str, base: Path, windows: int) -> tuple:
     if arm == "heads-random":
         gen = torch.Generator().manual_seed(0)
         scores = [torch.rand(model.config.num_attention_heads, generator=gen)
-                  for _ in model.model.layers]
+                  for _ in decoder_layers(model)]
         drop_heads(model, [weakest_per_group(s, groups) for s in scores])
         return model, tokenizer
     heads, neurons = write_norms(model, calibration_windows(tokenizer, windows))
